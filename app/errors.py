@@ -1,0 +1,151 @@
+"""The exceptions Switchyard raises on purpose, and the codes clients see.
+
+    SwitchyardError                 500 internal
+    ├── InvalidInput                422 invalid_input    (body or query does not validate)
+    │   ├── MalformedJSON           400 malformed_json
+    │   └── InputSchemaMismatch     422 input_schema     (input does not fit the graph)
+    ├── PayloadTooLarge             413 payload_too_large
+    ├── NotFound                    404 not_found
+    │   ├── AssistantNotFound       404 assistant_not_found
+    │   ├── ThreadNotFound          404 thread_not_found
+    │   └── RunNotFound             404 run_not_found
+    ├── Conflict                    409 conflict
+    │   ├── RunConflict             409 run_conflict     (multitask_strategy="reject")
+    │   └── ThreadExists            409 thread_exists
+    ├── GraphLoadError              500 graph_load       (a spec failed to import/compile)
+    ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
+    ├── RunCancelled                --- cancelled
+    └── EventsExpired               410 events_expired   (asked to resume before the log)
+
+Every level is a meaningful ``except`` target. ``to_body`` is the one place an
+error becomes the JSON that both HTTP responses and SSE ``error`` events carry.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, ClassVar
+
+__all__ = [
+    "AssistantNotFound",
+    "Conflict",
+    "ErrorCode",
+    "EventsExpired",
+    "GraphLoadError",
+    "InputSchemaMismatch",
+    "InvalidInput",
+    "MalformedJSON",
+    "NotFound",
+    "PayloadTooLarge",
+    "RunCancelled",
+    "RunConflict",
+    "RunNotFound",
+    "RunTimeout",
+    "SwitchyardError",
+    "ThreadExists",
+    "ThreadNotFound",
+    "error_body",
+]
+
+
+class ErrorCode(StrEnum):
+    INTERNAL = "internal"
+    INVALID_INPUT = "invalid_input"
+    MALFORMED_JSON = "malformed_json"
+    INPUT_SCHEMA = "input_schema"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    NOT_FOUND = "not_found"
+    ASSISTANT_NOT_FOUND = "assistant_not_found"
+    THREAD_NOT_FOUND = "thread_not_found"
+    RUN_NOT_FOUND = "run_not_found"
+    CONFLICT = "conflict"
+    RUN_CONFLICT = "run_conflict"
+    THREAD_EXISTS = "thread_exists"
+    GRAPH_LOAD = "graph_load"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    EVENTS_EXPIRED = "events_expired"
+
+
+class SwitchyardError(Exception):
+    status_code: ClassVar[int] = 500
+    code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_body(self) -> dict[str, Any]:
+        return {"detail": self.message, "code": self.code.value}
+
+
+class InvalidInput(SwitchyardError):
+    status_code = 422
+    code = ErrorCode.INVALID_INPUT
+
+
+class MalformedJSON(InvalidInput):
+    status_code = 400
+    code = ErrorCode.MALFORMED_JSON
+
+
+class InputSchemaMismatch(InvalidInput):
+    code = ErrorCode.INPUT_SCHEMA
+
+
+class PayloadTooLarge(SwitchyardError):
+    status_code = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class NotFound(SwitchyardError):
+    status_code = 404
+    code = ErrorCode.NOT_FOUND
+
+
+class AssistantNotFound(NotFound):
+    code = ErrorCode.ASSISTANT_NOT_FOUND
+
+
+class ThreadNotFound(NotFound):
+    code = ErrorCode.THREAD_NOT_FOUND
+
+
+class RunNotFound(NotFound):
+    code = ErrorCode.RUN_NOT_FOUND
+
+
+class Conflict(SwitchyardError):
+    status_code = 409
+    code = ErrorCode.CONFLICT
+
+
+class RunConflict(Conflict):
+    code = ErrorCode.RUN_CONFLICT
+
+
+class ThreadExists(Conflict):
+    code = ErrorCode.THREAD_EXISTS
+
+
+class GraphLoadError(SwitchyardError):
+    code = ErrorCode.GRAPH_LOAD
+
+
+class RunTimeout(SwitchyardError):
+    code = ErrorCode.TIMEOUT
+
+
+class RunCancelled(SwitchyardError):
+    code = ErrorCode.CANCELLED
+
+
+class EventsExpired(SwitchyardError):
+    status_code = 410
+    code = ErrorCode.EVENTS_EXPIRED
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The body of an SSE ``error`` event: ``{"error": <Type>, "message": ...}``."""
+    code = exc.code.value if isinstance(exc, SwitchyardError) else ErrorCode.INTERNAL.value
+    return {"error": type(exc).__name__, "message": str(exc) or type(exc).__name__, "code": code}

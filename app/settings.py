@@ -1,0 +1,101 @@
+"""Every knob of the server, read from ``SWITCHYARD_*`` environment variables.
+
+One ``Settings`` object is built by ``create_app`` (or by a test) and passed
+down; there is no module-level singleton, so each test builds its own.
+
+Nested sections use one underscore after the section name:
+``SWITCHYARD_SSE_HEARTBEAT_S=2`` sets ``settings.sse.heartbeat_s``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StorageSettings(BaseModel):
+    """Where threads, runs and checkpoints live."""
+
+    backend: Literal["sqlite", "memory"] = "sqlite"
+    # Relative paths are resolved against ``Settings.data_dir``.
+    sqlite_path: Path = Path("switchyard.db")
+
+
+class SSESettings(BaseModel):
+    heartbeat_s: float = Field(5.0, gt=0, description="Seconds between `: heartbeat` comments.")
+    send_timeout_s: float | None = Field(
+        30.0, gt=0, description="Drop a client that cannot take one event for this long."
+    )
+
+
+class RunSettings(BaseModel):
+    max_concurrency: int = Field(64, ge=1, description="Runs executing at once; the rest pend.")
+    timeout_s: float = Field(600.0, gt=0, description="A run still going after this times out.")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    max_batch_size: int = Field(1000, ge=1, description="Items allowed in one batch request.")
+
+
+class EventLogSettings(BaseModel):
+    retention_s: float = Field(600.0, ge=0, description="Keep a finished run's events this long.")
+    max_events: int = Field(100_000, ge=1, description="Events kept per run (oldest dropped).")
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible endpoint for LLM nodes. Unset ``base_url`` means offline."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(3, ge=0, description="Retries on 429/5xx/timeouts, with backoff.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.base_url is not None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHYARD_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="ignore",
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8123, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: Path = Path(".switchyard")
+    graphs: Path | None = Field(
+        None, description="A langgraph.json whose graphs are served alongside the built-ins."
+    )
+    builtins: bool = Field(True, description="Serve the built-in graphs.")
+    skip_broken: bool = Field(
+        False, description="Start even if a graph fails to load; list it as failed in /info."
+    )
+
+    storage: StorageSettings = StorageSettings()
+    sse: SSESettings = SSESettings()
+    runs: RunSettings = RunSettings()
+    events: EventLogSettings = EventLogSettings()
+    llm: LLMSettings = LLMSettings()
+
+    @model_validator(mode="after")
+    def _openai_fallbacks(self) -> Settings:
+        # The OpenAI client's own variables are honoured, but only an explicit
+        # base URL turns the LLM on: a stray OPENAI_API_KEY must not make an
+        # offline install try to reach the internet.
+        if self.llm.base_url is None and os.environ.get("OPENAI_BASE_URL"):
+            self.llm.base_url = os.environ["OPENAI_BASE_URL"]
+        if self.llm.api_key is None and os.environ.get("OPENAI_API_KEY"):
+            self.llm.api_key = SecretStr(os.environ["OPENAI_API_KEY"])
+        return self
+
+    @property
+    def sqlite_file(self) -> Path:
+        path = self.storage.sqlite_path
+        return path if path.is_absolute() else self.data_dir / path
