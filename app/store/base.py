@@ -117,7 +117,7 @@ class RunStore(Protocol):
 
     async def set_status(self, run_id: str, status: RunStatus) -> Run: ...
 
-    async def list(
+    async def for_thread(
         self,
         thread_id: str,
         *,
