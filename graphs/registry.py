@@ -1,0 +1,306 @@
+"""The graph registry: load ``langgraph.json`` specs, compile each graph once.
+
+A config file looks like LangGraph's own::
+
+    {"graphs": {"chat": "./agent.py:graph",
+                "mail": "my_pkg.mail:build",
+                "docs": {"path": "./docs.py:make", "description": "..."}},
+     "dependencies": ["."]}
+
+Paths are relative to the config file. The config's directory (unless it is
+itself a package, whose modules import by their dotted name) and its local
+``dependencies`` go on ``sys.path`` so user modules import each other.
+
+A spec names a ``StateGraph`` builder, a compiled graph, or a factory (sync
+or async) returning either. A factory receives dependencies by parameter
+name from ``deps`` (``registry`` is always available); a required parameter
+nobody supplies is a load error naming it.
+
+Invariants:
+
+* ``compile_count[id] <= 1``: a graph is compiled at most once per registry,
+  even under concurrent first ``get`` calls (one ``asyncio.Lock`` per id, so
+  a factory may itself ``get_subgraph`` another graph without deadlock).
+* ``get(id)`` and ``get_subgraph(id)`` are two views of the same compile:
+  the first carries the registry's checkpointer, the second none, so that as
+  a node of another graph it inherits its parent's.
+* A graph that failed to load stays failed (listed in ``failed``, left out
+  of ``ids()``); it is not re-imported on every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import StateGraph
+from langgraph.pregel import Pregel
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from graphs.loader import GraphLoadError, import_target
+
+__all__ = [
+    "GraphConfigError",
+    "GraphLoadError",
+    "GraphRegistry",
+    "GraphSpec",
+    "UnknownGraph",
+]
+
+_BUILTIN_CONFIG = Path(__file__).with_name("langgraph.json")
+# Ids being compiled by the current task (and the tasks it spawns), to turn
+# a dependency cycle between factories into an error instead of a deadlock.
+_COMPILING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "switchyard_compiling", default=()
+)
+
+
+class GraphConfigError(GraphLoadError):
+    """A config file is unreadable or invalid (``spec`` is the file's path)."""
+
+
+class UnknownGraph(KeyError):
+    """No graph is registered under this id."""
+
+    def __init__(self, graph_id: str) -> None:
+        super().__init__(graph_id)
+        self.graph_id = graph_id
+
+    def __str__(self) -> str:
+        return f"unknown graph {self.graph_id!r}"
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    graph_id: str
+    spec: str  # the string as written in the config, for error messages
+    config_path: Path
+    description: str | None = None
+    # Directories put on sys.path before importing this spec.
+    search_paths: tuple[Path, ...] = ()
+
+
+class _GraphEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    description: str | None = None
+
+
+class _ConfigFile(BaseModel):
+    # langgraph.json has many more keys (env, python_version, ...); they are
+    # not ours to judge.
+    model_config = ConfigDict(extra="ignore")
+    graphs: dict[str, str | _GraphEntry]
+    dependencies: list[str] = []
+
+
+def _search_paths(config_path: Path, dependencies: Sequence[str]) -> tuple[Path, ...]:
+    base = config_path.parent
+    paths = [] if (base / "__init__.py").exists() else [base]
+    for dependency in dependencies:
+        # Entries may also be pip requirements ("langchain_openai"); only
+        # local directories belong on sys.path.
+        candidate = (base / dependency).resolve()
+        if dependency.startswith((".", "/")) or candidate.is_dir():
+            paths.append(candidate)
+    return tuple(dict.fromkeys(p.resolve() for p in paths))
+
+
+def read_config_file(path: Path) -> list[GraphSpec]:
+    """The graph specs of one config file, in file order."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        config = _ConfigFile.model_validate(raw)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise GraphConfigError(str(path), f"invalid graph config: {exc}") from exc
+    search_paths = _search_paths(path, config.dependencies)
+    specs = []
+    for graph_id, entry in config.graphs.items():
+        if isinstance(entry, str):
+            entry = _GraphEntry(path=entry)
+        specs.append(GraphSpec(graph_id, entry.path, path, entry.description, search_paths))
+    return specs
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    graph: Pregel[Any, Any, Any, Any]
+    subgraph: Pregel[Any, Any, Any, Any]
+    module: ModuleType | None
+
+
+class GraphRegistry:
+    """Graphs by id, each compiled once, lazily or up front with ``load_all``."""
+
+    def __init__(
+        self,
+        specs: Sequence[GraphSpec],
+        *,
+        checkpointer: BaseCheckpointSaver[Any] | None,
+        deps: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._specs: dict[str, GraphSpec] = {}
+        for spec in specs:
+            if (earlier := self._specs.get(spec.graph_id)) is not None:
+                raise GraphConfigError(
+                    spec.spec,
+                    f"graph id {spec.graph_id!r} is defined in both "
+                    f"{earlier.config_path} and {spec.config_path}",
+                )
+            self._specs[spec.graph_id] = spec
+        self.checkpointer = checkpointer
+        self._deps: dict[str, Any] = {**(deps or {}), "registry": self}
+        self._compiled: dict[str, _Compiled] = {}
+        self._errors: dict[str, GraphLoadError] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.failed: dict[str, str] = {}
+        self.compile_count: dict[str, int] = {}
+
+    @classmethod
+    def from_config_files(
+        cls,
+        paths: Sequence[Path],
+        *,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        deps: Mapping[str, Any] | None = None,
+    ) -> GraphRegistry:
+        """Specs from each file in order; an id repeated in a later file is an error."""
+        specs = [spec for path in paths for spec in read_config_file(Path(path))]
+        return cls(specs, checkpointer=checkpointer, deps=deps)
+
+    @staticmethod
+    def builtin_config() -> Path:
+        """The ``langgraph.json`` listing the graphs that ship with Switchyard."""
+        return _BUILTIN_CONFIG
+
+    # -- lookup ---------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        """Loaded and loadable ids, in config order; failed ones are left out."""
+        return [graph_id for graph_id in self._specs if graph_id not in self.failed]
+
+    def spec(self, graph_id: str) -> GraphSpec:
+        try:
+            return self._specs[graph_id]
+        except KeyError:
+            raise UnknownGraph(graph_id) from None
+
+    def description(self, graph_id: str) -> str:
+        """The config's description, else the graph module's first docstring line, else the id."""
+        spec = self.spec(graph_id)
+        if spec.description:
+            return spec.description
+        compiled = self._compiled.get(graph_id)
+        doc = inspect.getdoc(compiled.module) if compiled and compiled.module else None
+        return doc.strip().splitlines()[0] if doc and doc.strip() else graph_id
+
+    async def get(self, graph_id: str) -> Pregel[Any, Any, Any, Any]:
+        """The compiled graph with the registry's checkpointer; compiles on first use."""
+        return (await self._get_compiled(graph_id)).graph
+
+    async def get_subgraph(self, graph_id: str) -> Pregel[Any, Any, Any, Any]:
+        """The same compiled graph without a checkpointer, to embed as a node."""
+        return (await self._get_compiled(graph_id)).subgraph
+
+    async def load_all(self, *, skip_broken: bool = False) -> None:
+        """Compile every graph now. Tries all, then raises the first failure
+        unless ``skip_broken`` (failures are in ``failed`` either way)."""
+        first_error: GraphLoadError | None = None
+        for graph_id in self._specs:
+            try:
+                await self._get_compiled(graph_id)
+            except GraphLoadError as exc:
+                first_error = first_error or exc
+        if first_error is not None and not skip_broken:
+            raise first_error
+
+    # -- compiling ------------------------------------------------------------
+
+    async def _get_compiled(self, graph_id: str) -> _Compiled:
+        if (done := self._compiled.get(graph_id)) is not None:
+            return done
+        spec = self.spec(graph_id)
+        compiling = _COMPILING.get()
+        if graph_id in compiling:
+            cycle = " -> ".join((*compiling, graph_id))
+            raise GraphLoadError(spec.spec, f"circular graph dependency: {cycle}")
+        lock = self._locks.setdefault(graph_id, asyncio.Lock())
+        async with lock:
+            if (done := self._compiled.get(graph_id)) is not None:
+                return done
+            if (error := self._errors.get(graph_id)) is not None:
+                raise error
+            token = _COMPILING.set((*compiling, graph_id))
+            try:
+                done = await self._compile(spec)
+            except GraphLoadError as exc:
+                self._errors[graph_id] = exc
+                self.failed[graph_id] = str(exc)
+                raise
+            finally:
+                _COMPILING.reset(token)
+            self._compiled[graph_id] = done
+            return done
+
+    async def _compile(self, spec: GraphSpec) -> _Compiled:
+        target, module = import_target(spec.spec, spec.config_path.parent, spec.search_paths)
+        if not isinstance(target, (Pregel, StateGraph)) and callable(target):
+            target = await self._call_factory(spec, target)
+        if isinstance(target, StateGraph):
+            try:
+                target = target.compile(name=spec.graph_id)
+            except Exception as exc:
+                raise GraphLoadError(spec.spec, f"compile failed: {exc!r}") from exc
+        if not isinstance(target, Pregel):
+            raise GraphLoadError(
+                spec.spec,
+                f"expected a StateGraph, a compiled graph or a factory returning one, "
+                f"got {type(target).__name__}",
+            )
+        self.compile_count[spec.graph_id] = self.compile_count.get(spec.graph_id, 0) + 1
+        update: dict[str, Any] = {"checkpointer": self.checkpointer}
+        if target.name == "LangGraph":  # LangGraph's default: name it after its id
+            update["name"] = spec.graph_id
+        graph = target.copy(update=update)
+        subgraph = target.copy(update={**update, "checkpointer": None})
+        return _Compiled(graph, subgraph, module)
+
+    async def _call_factory(self, spec: GraphSpec, factory: Any) -> Any:
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError) as exc:
+            raise GraphLoadError(spec.spec, f"cannot inspect factory: {exc}") from exc
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for name, param in signature.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            if name not in self._deps:
+                if param.default is param.empty:
+                    offered = ", ".join(sorted(self._deps))
+                    raise GraphLoadError(
+                        spec.spec,
+                        f"factory parameter {name!r} cannot be supplied (available: {offered})",
+                    )
+                continue
+            if param.kind is param.POSITIONAL_ONLY:
+                args.append(self._deps[name])
+            else:
+                kwargs[name] = self._deps[name]
+        try:
+            result = factory(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except GraphLoadError as exc:  # a graph this one builds on failed to load
+            raise GraphLoadError(spec.spec, f"depends on a graph that failed: {exc}") from exc
+        except Exception as exc:
+            raise GraphLoadError(spec.spec, f"factory raised {exc!r}") from exc
+        return result
