@@ -1,0 +1,90 @@
+"""Persistence: thread and run stores plus the LangGraph checkpointer, opened together.
+
+``open_storage`` is the one way the server gets its storage. The three parts
+are opened as a bundle because, on SQLite, they must share one connection:
+
+    settings.storage.backend == "memory"
+        MemoryThreadStore + MemoryRunStore + langgraph InMemorySaver
+    settings.storage.backend == "sqlite"
+        one aiosqlite connection (WAL, synchronous=NORMAL)
+        ├── AsyncSqliteSaver       tables checkpoints, writes
+        ├── SqliteThreadStore      table threads
+        └── SqliteRunStore         table runs
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from app.settings import StorageSettings
+from app.store import sqlite
+from app.store.base import (
+    ACTIVE_RUN_STATUSES,
+    MultitaskStrategy,
+    Run,
+    RunStatus,
+    RunStore,
+    Thread,
+    ThreadStatus,
+    ThreadStore,
+)
+from app.store.memory import MemoryRunStore, MemoryThreadStore
+from app.store.sqlite import SqliteRunStore, SqliteThreadStore
+
+__all__ = [
+    "ACTIVE_RUN_STATUSES",
+    "MemoryRunStore",
+    "MemoryThreadStore",
+    "MultitaskStrategy",
+    "Run",
+    "RunStatus",
+    "RunStore",
+    "SqliteRunStore",
+    "SqliteThreadStore",
+    "Storage",
+    "Thread",
+    "ThreadStatus",
+    "ThreadStore",
+    "open_storage",
+]
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Everything persistent the server needs, valid while ``open_storage`` is open."""
+
+    threads: ThreadStore
+    runs: RunStore
+    checkpointer: BaseCheckpointSaver[Any]
+
+
+@asynccontextmanager
+async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIterator[Storage]:
+    """Open the storage ``settings`` asks for; close it on exit.
+
+    ``sqlite_file`` (usually ``Settings.sqlite_file``) is used only by the
+    "sqlite" backend, which creates its parent directory and the tables if
+    missing. Re-opening the same file finds every thread, run and checkpoint
+    written before.
+    """
+    if settings.backend == "memory":
+        yield Storage(
+            threads=MemoryThreadStore(), runs=MemoryRunStore(), checkpointer=InMemorySaver()
+        )
+        return
+    sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    async with sqlite.connect(sqlite_file) as conn:
+        checkpointer = AsyncSqliteSaver(conn)
+        await checkpointer.setup()
+        threads, runs = SqliteThreadStore(conn), SqliteRunStore(conn)
+        await threads.setup()
+        await runs.setup()
+        yield Storage(threads=threads, runs=runs, checkpointer=checkpointer)

@@ -1,0 +1,295 @@
+"""Thread and run stores in process memory: the reference implementation.
+
+Everything here lives in dicts and is gone when the process ends. The small
+helpers at the top (``as_utc``, ``copy_json``, ``json_filter``, ``contains``,
+``next_update_stamp``, ``check_search``) define the semantics that every backend reproduces; the
+SQLite backend imports them so that both filter and stamp the same way.
+
+Records are normalised on the way in: timestamps become aware UTC datetimes and
+the JSON fields (``metadata``, ``values``, ``interrupts``, ``kwargs``) become
+plain JSON data (through ``app.serde``), exactly what a database backend hands
+back. Every record returned is a deep copy, so callers can never reach into
+the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from app.errors import Conflict, InvalidInput, RunNotFound, ThreadExists, ThreadNotFound
+from app.serde import dumps, loads
+from app.store.base import (
+    ACTIVE_RUN_STATUSES,
+    Run,
+    RunStatus,
+    Thread,
+    ThreadStatus,
+    utcnow,
+)
+
+__all__ = [
+    "THREAD_SORT_KEYS",
+    "MemoryRunStore",
+    "MemoryThreadStore",
+    "as_utc",
+    "check_page",
+    "check_search",
+    "contains",
+    "copy_json",
+    "json_filter",
+    "next_update_stamp",
+]
+
+ThreadSortKey = Literal["created_at", "updated_at", "thread_id", "status"]
+SortOrder = Literal["asc", "desc"]
+THREAD_SORT_KEYS: frozenset[str] = frozenset({"created_at", "updated_at", "thread_id", "status"})
+
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_JsonT = TypeVar("_JsonT")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime; a naive one is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def copy_json(data: _JsonT) -> _JsonT:
+    """A deep copy of ``data`` as plain JSON data (what a database would return)."""
+    return loads(dumps(data))  # type: ignore[no-any-return]
+
+
+def next_update_stamp(previous: datetime) -> datetime:
+    """Now, but strictly after ``previous``: ``updated_at`` must move forward even
+    when two updates land within one tick of the clock."""
+    now = utcnow()
+    return now if now > previous else previous + _ONE_MICROSECOND
+
+
+def contains(data: Mapping[str, Any] | None, wanted: Mapping[str, Any] | None) -> bool:
+    """True if ``data`` has every key of ``wanted`` with an equal value.
+
+    An empty or missing ``wanted`` matches anything; missing ``data`` matches
+    only an empty ``wanted``.
+    """
+    if not wanted:
+        return True
+    if data is None:
+        return False
+    return all(key in data and data[key] == value for key, value in wanted.items())
+
+
+def json_filter(wanted: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A search filter as plain JSON data, so that it compares like the stored data
+    (a tuple in a filter matches the list a record holds)."""
+    return copy_json(dict(wanted)) if wanted else {}
+
+
+def check_search(sort_by: str, sort_order: str, limit: int, offset: int) -> None:
+    """Reject sort keys and pages that no backend can honour (they may come from HTTP)."""
+    if sort_by not in THREAD_SORT_KEYS:
+        raise InvalidInput(f"cannot sort threads by {sort_by!r}")
+    if sort_order not in ("asc", "desc"):
+        raise InvalidInput(f"sort_order must be 'asc' or 'desc', not {sort_order!r}")
+    check_page(limit, offset)
+
+
+def check_page(limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise InvalidInput("limit and offset must not be negative")
+
+
+def _copy_thread(thread: Thread) -> Thread:
+    return dataclasses.replace(
+        thread,
+        metadata=copy_json(thread.metadata),
+        values=None if thread.values is None else copy_json(thread.values),
+        interrupts=copy_json(thread.interrupts),
+    )
+
+
+def _normalised_thread(thread: Thread) -> Thread:
+    copied = _copy_thread(thread)
+    copied.created_at = as_utc(thread.created_at)
+    copied.updated_at = as_utc(thread.updated_at)
+    return copied
+
+
+def _copy_run(run: Run) -> Run:
+    return dataclasses.replace(run, metadata=copy_json(run.metadata), kwargs=copy_json(run.kwargs))
+
+
+def _normalised_run(run: Run) -> Run:
+    copied = _copy_run(run)
+    copied.created_at = as_utc(run.created_at)
+    copied.updated_at = as_utc(run.updated_at)
+    return copied
+
+
+class MemoryThreadStore:
+    """``ThreadStore`` over a dict; search scans every thread."""
+
+    def __init__(self) -> None:
+        # Insertion order doubles as the tie-breaker for equal sort keys, the
+        # way the SQLite backend falls back to its rowid.
+        self._threads: dict[str, Thread] = {}
+
+    async def create(self, thread: Thread) -> Thread:
+        if thread.thread_id in self._threads:
+            raise ThreadExists(f"thread {thread.thread_id} already exists")
+        stored = _normalised_thread(thread)
+        self._threads[thread.thread_id] = stored
+        return _copy_thread(stored)
+
+    async def get(self, thread_id: str) -> Thread | None:
+        stored = self._threads.get(thread_id)
+        return None if stored is None else _copy_thread(stored)
+
+    async def update(
+        self,
+        thread_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+        values: dict[str, Any] | None = None,
+        interrupts: dict[str, Any] | None = None,
+    ) -> Thread:
+        stored = self._threads.get(thread_id)
+        if stored is None:
+            raise ThreadNotFound(f"thread {thread_id} not found")
+        # Build the new record completely before swapping it in, so a value
+        # that cannot be encoded leaves the stored one untouched.
+        updated = dataclasses.replace(stored, updated_at=next_update_stamp(stored.updated_at))
+        if metadata is not None:
+            updated.metadata = {**stored.metadata, **copy_json(dict(metadata))}
+        if status is not None:
+            updated.status = status
+        if values is not None:
+            updated.values = copy_json(values)
+        if interrupts is not None:
+            updated.interrupts = copy_json(interrupts)
+        self._threads[thread_id] = updated
+        return _copy_thread(updated)
+
+    async def delete(self, thread_id: str) -> bool:
+        return self._threads.pop(thread_id, None) is not None
+
+    async def search(
+        self,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: ThreadSortKey = "created_at",
+        sort_order: SortOrder = "desc",
+    ) -> list[Thread]:
+        check_search(sort_by, sort_order, limit, offset)
+        wanted_ids = None if ids is None else set(ids)
+        wanted_metadata, wanted_values = json_filter(metadata), json_filter(values)
+        matches = [
+            thread
+            for thread in self._threads.values()
+            if (status is None or thread.status == status)
+            and (wanted_ids is None or thread.thread_id in wanted_ids)
+            and contains(thread.metadata, wanted_metadata)
+            and contains(thread.values, wanted_values)
+        ]
+        descending = sort_order == "desc"
+        if descending:
+            # sort() is stable, so reversing first makes later inserts win ties.
+            matches.reverse()
+        matches.sort(key=lambda thread: getattr(thread, sort_by), reverse=descending)
+        return [_copy_thread(thread) for thread in matches[offset : offset + limit]]
+
+    async def count(
+        self,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        status: ThreadStatus | None = None,
+    ) -> int:
+        wanted = json_filter(metadata)
+        return sum(
+            1
+            for thread in self._threads.values()
+            if (status is None or thread.status == status) and contains(thread.metadata, wanted)
+        )
+
+
+class MemoryRunStore:
+    """``RunStore`` over a dict, with a per-thread index so no call scans every run."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, Run] = {}
+        # thread_id -> run ids in insertion order (a dict used as an ordered set).
+        self._by_thread: dict[str, dict[str, None]] = {}
+
+    async def create(self, run: Run) -> Run:
+        if run.run_id in self._runs:
+            raise Conflict(f"run {run.run_id} already exists")
+        stored = _normalised_run(run)
+        self._runs[run.run_id] = stored
+        self._by_thread.setdefault(run.thread_id, {})[run.run_id] = None
+        return _copy_run(stored)
+
+    async def get(self, run_id: str, *, thread_id: str | None = None) -> Run | None:
+        stored = self._runs.get(run_id)
+        if stored is None or (thread_id is not None and stored.thread_id != thread_id):
+            return None
+        return _copy_run(stored)
+
+    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+        stored = self._runs.get(run_id)
+        if stored is None:
+            raise RunNotFound(f"run {run_id} not found")
+        stored.status = status
+        stored.updated_at = next_update_stamp(stored.updated_at)
+        return _copy_run(stored)
+
+    def _thread_runs(self, thread_id: str) -> list[Run]:
+        """The thread's runs, oldest first; insertion order breaks created_at ties."""
+        runs = [self._runs[run_id] for run_id in self._by_thread.get(thread_id, ())]
+        runs.sort(key=lambda run: run.created_at)
+        return runs
+
+    async def for_thread(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        status: RunStatus | None = None,
+    ) -> list[Run]:
+        check_page(limit, offset)
+        newest_first = self._thread_runs(thread_id)[::-1]
+        matches = [run for run in newest_first if status is None or run.status == status]
+        return [_copy_run(run) for run in matches[offset : offset + limit]]
+
+    async def active(self, thread_id: str) -> list[Run]:
+        return [
+            _copy_run(run)
+            for run in self._thread_runs(thread_id)
+            if run.status in ACTIVE_RUN_STATUSES
+        ]
+
+    async def delete(self, run_id: str) -> bool:
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return False
+        siblings = self._by_thread[run.thread_id]
+        del siblings[run_id]
+        if not siblings:
+            del self._by_thread[run.thread_id]
+        return True
+
+    async def delete_thread(self, thread_id: str) -> int:
+        run_ids = self._by_thread.pop(thread_id, {})
+        for run_id in run_ids:
+            del self._runs[run_id]
+        return len(run_ids)
