@@ -1,0 +1,205 @@
+"""The rule tier: a compiled, immutable ``RuleSet`` and the ``RuleBook`` that swaps it.
+
+Evaluation order is global: priority (highest first), then file-name order,
+then position in the file. The first matching rule decides; the next few
+matches become the decision's runner-up candidates.
+
+Keywords are indexed in one Aho-Corasick automaton (pyahocorasick), so a
+request is scanned once whatever the number of rules. Only rules whose
+keywords are satisfied ("candidates") and rules without keywords ever have
+their regex, condition or time window evaluated; ``RuleOutcome.evaluated``
+lists exactly those, which is how tests (and curious operators) can see it.
+
+Reload is atomic: the new set is built completely (off the event loop) and
+only then replaces the old one; a file that fails to load leaves the
+previous set serving and the error is reported in the ``ReloadResult``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+from pydantic import BaseModel
+
+from routers.base import RouteDecision
+from routers.errors import RuleLoadError
+from routers.rule_loader import SourcedRule, load_rules, rule_files
+from routers.rule_models import Rule, normalize
+
+__all__ = ["ReloadResult", "RuleBook", "RuleMatch", "RuleOutcome", "RuleSet"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # placeholder when no rule reads the clock
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMatch:
+    rule: Rule
+    params: dict[str, Any]
+
+    @property
+    def source(self) -> str:
+        return f"rule:{self.rule.id}"
+
+    def decision(self) -> RouteDecision:
+        rule = self.rule
+        why = rule.description or f"matched rule {rule.id!r}"
+        return RouteDecision(
+            target=rule.target,
+            source=self.source,
+            confidence=rule.confidence,
+            reason=why,
+            params={**rule.params, **self.params},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """The matches of one request, best first, and which rules needed evaluating."""
+
+    matches: list[RuleMatch] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> RuleMatch | None:
+        return self.matches[0] if self.matches else None
+
+
+class RuleSet:
+    """An immutable, indexed set of rules. Build it, match against it, never mutate it."""
+
+    def __init__(self, rules: Sequence[SourcedRule], files: Sequence[str] = ()) -> None:
+        ordered = sorted(rules, key=lambda r: (-r.rule.priority, r.order))
+        self.rules: tuple[Rule, ...] = tuple(r.rule for r in ordered)
+        self.files: tuple[str, ...] = tuple(files)
+        self._needs_evaluation = tuple(rule.match.needs_evaluation for rule in self.rules)
+        self._keywordless: tuple[int, ...] = tuple(
+            i for i, rule in enumerate(self.rules) if rule.match.keywords is None
+        )
+        self._by_keyword: dict[str, list[int]] = {}
+        for i, rule in enumerate(self.rules):
+            words = rule.match.keywords
+            if words is not None:
+                for word in {*words.any, *words.all}:
+                    self._by_keyword.setdefault(word, []).append(i)
+        self._automaton: Any = ahocorasick.Automaton()
+        for word in self._by_keyword:
+            self._automaton.add_word(word, word)
+        if self._by_keyword:
+            self._automaton.make_automaton()
+
+    @classmethod
+    def load(cls, directory: Path, targets: Collection[str] | None = None) -> RuleSet:
+        """Load and index ``directory``; raises ``RuleLoadError`` on the first problem."""
+        files = [f.name for f in rule_files(directory)]
+        return cls(load_rules(directory, targets), files)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def match(
+        self,
+        text: str,
+        context: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        *,
+        now: datetime | None = None,
+        limit: int = 4,
+    ) -> RuleOutcome:
+        """The first ``limit`` matching rules for ``text``, in evaluation order."""
+        folded = normalize(text)
+        found: set[str] = set()
+        if self._by_keyword:
+            found = {word for _, word in self._automaton.iter(folded)}
+        positions = set(self._keywordless)
+        for word in found:
+            for i in self._by_keyword[word]:
+                keywords = self.rules[i].match.keywords
+                if keywords is not None and keywords.satisfied_by(found):
+                    positions.add(i)
+        if not positions:
+            return RuleOutcome()
+
+        ordered = sorted(positions)
+        nfkc, thing, moment = text, {}, now or _EPOCH
+        if any(self._needs_evaluation[i] for i in ordered):
+            # Only built when a regex, condition or time window will read them.
+            nfkc = unicodedata.normalize("NFKC", text)
+            thing = {**(context or {}), "text": text, "tags": list(tags)}
+            moment = now or datetime.now(UTC)
+        matches: list[RuleMatch] = []
+        evaluated: list[str] = []
+        for i in ordered:
+            rule = self.rules[i]
+            params: dict[str, Any] | None = {}
+            if self._needs_evaluation[i]:
+                evaluated.append(rule.id)
+                params = rule.match.evaluate(nfkc, thing, moment)
+            if params is not None:
+                matches.append(RuleMatch(rule, params))
+                if len(matches) >= limit:
+                    break
+        return RuleOutcome(matches, evaluated)
+
+
+class ReloadResult(BaseModel):
+    """What ``POST /rules/reload`` answers."""
+
+    ok: bool
+    version: int  # increases on every successful load
+    rules: int  # rules now serving
+    files: list[str]  # rule files now serving
+    error: str | None = None  # why the reload was refused; the previous set still serves
+
+
+class RuleBook:
+    """The rule set currently serving, and its atomic reload.
+
+    ``current`` is read without a lock: replacing one attribute is atomic,
+    so a request sees either the old set or the new one, never a mixture.
+    """
+
+    def __init__(
+        self, directory: Path, targets: Collection[str], *, initial: RuleSet | None = None
+    ) -> None:
+        self.directory = directory
+        self._targets = frozenset(targets)
+        # A bad rules directory at start-up is fatal (raised here), unlike on reload.
+        self._current = initial if initial is not None else RuleSet.load(directory, self._targets)
+        self._version = 1
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> RuleSet:
+        return self._current
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    async def reload(self) -> ReloadResult:
+        """Load the directory again; swap it in only if every file is valid."""
+        async with self._lock:
+            try:
+                fresh = await asyncio.to_thread(RuleSet.load, self.directory, self._targets)
+            except RuleLoadError as exc:
+                return self._result(error=str(exc))
+            self._current = fresh
+            self._version += 1
+            return self._result()
+
+    def _result(self, error: str | None = None) -> ReloadResult:
+        current = self._current
+        return ReloadResult(
+            ok=error is None,
+            version=self._version,
+            rules=len(current),
+            files=list(current.files),
+            error=error,
+        )
