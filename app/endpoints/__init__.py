@@ -1,0 +1,1 @@
+"""HTTP endpoints: thin handlers that parse, call a service and respond."""

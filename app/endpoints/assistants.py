@@ -1,0 +1,76 @@
+"""Assistants: one per registered graph (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.pregel import Pregel
+from pydantic import TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.http import JSONResponse, parse_body, query_bool
+from app.schemas import AssistantCount, AssistantSearch
+from app.services import Services
+from app.state import json_schema
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:
+    if body.graph_id and record["graph_id"] != body.graph_id:
+        return False
+    if body.name and body.name.lower() not in record["name"].lower():
+        return False
+    return all(record["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+
+
+async def search(request: Request) -> Response:
+    body = await parse_body(request, AssistantSearch, empty_ok=True)
+    found = [r for r in _services(request).assistants.all() if _matches(r, body)]
+    return JSONResponse(found[body.offset : body.offset + body.limit])
+
+
+async def count(request: Request) -> Response:
+    body = await parse_body(request, AssistantCount, empty_ok=True)
+    return JSONResponse(sum(_matches(r, body) for r in _services(request).assistants.all()))
+
+
+async def _graph(request: Request) -> tuple[str, Pregel[Any, Any, Any, Any]]:
+    services = _services(request)
+    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
+    return graph_id, await services.registry.get(graph_id)
+
+
+async def get(request: Request) -> Response:
+    services = _services(request)
+    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
+    return JSONResponse(services.assistants.record(graph_id))
+
+
+async def graph(request: Request) -> Response:
+    _, compiled = await _graph(request)
+    xray = query_bool(request, "xray")
+    drawable = await compiled.aget_graph(xray=xray)
+    return JSONResponse(drawable.to_json())
+
+
+async def schemas(request: Request) -> Response:
+    graph_id, compiled = await _graph(request)
+    builder = getattr(compiled, "builder", None)
+    state_schema = getattr(builder, "state_schema", None)
+    return JSONResponse(
+        {
+            "graph_id": graph_id,
+            "input_schema": json_schema(compiled.get_input_jsonschema),
+            "output_schema": json_schema(compiled.get_output_jsonschema),
+            "state_schema": json_schema(
+                lambda: TypeAdapter(state_schema).json_schema() if state_schema else {}
+            ),
+            "config_schema": json_schema(compiled.get_config_jsonschema),
+            "context_schema": json_schema(compiled.get_context_jsonschema),
+        }
+    )

@@ -1,0 +1,177 @@
+"""Runs: on a thread or stateless; background, streamed, or waited for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import InvalidInput, RunNotFound, ThreadNotFound
+from app.events import parse_event_id
+from app.http import JSONResponse, parse_body, query_bool, query_int
+from app.runs import RunManager
+from app.schemas import RunCreate
+from app.services import Services
+from app.store.base import Run
+from app.streaming import event_stream_response, run_stream_headers, waiting_json_response
+
+RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
+    if body_on_disconnect != "cancel":
+        return None
+
+    async def cancel() -> None:
+        await runs.cancel(run.thread_id, run.run_id)
+
+    return cancel
+
+
+async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCreate, Run]:
+    services = _services(request)
+    body = await parse_body(request, RunCreate)
+    thread_id = None if stateless else request.path_params["thread_id"]
+    run = await services.runs.create(body, thread_id=thread_id)
+    return services, body, run
+
+
+async def create_background(request: Request) -> Response:
+    stateless = "thread_id" not in request.path_params
+    _, _, run = await _create(request, stateless=stateless)
+    return JSONResponse(run.to_json(), headers=run_stream_headers(run.thread_id, run.run_id))
+
+
+async def create_stream(request: Request) -> Response:
+    stateless = "thread_id" not in request.path_params
+    services, body, run = await _create(request, stateless=stateless)
+    return event_stream_response(
+        services.runs.read_events(run.run_id),
+        sse=services.settings.sse,
+        headers=run_stream_headers(run.thread_id, run.run_id),
+        on_disconnect=_on_disconnect(services.runs, run, body.on_disconnect),
+    )
+
+
+async def _result(services: Services, run: Run) -> Any:
+    """What /wait and /join answer: the final values, or the error."""
+    outcome = await services.runs.wait(run.run_id)
+    if outcome is not None:
+        if outcome.error is not None and outcome.status != "interrupted":
+            return {"__error__": outcome.error}
+        return outcome.output if outcome.output is not None else {}
+    thread = await services.storage.threads.get(run.thread_id)
+    return thread.values if thread and thread.values is not None else {}
+
+
+async def create_wait(request: Request) -> Response:
+    stateless = "thread_id" not in request.path_params
+    services, _, run = await _create(request, stateless=stateless)
+    return waiting_json_response(
+        _result(services, run),
+        heartbeat_s=services.settings.sse.heartbeat_s,
+        headers=run_stream_headers(run.thread_id, run.run_id),
+    )
+
+
+async def _run(services: Services, request: Request) -> Run:
+    thread_id = request.path_params["thread_id"]
+    run_id = request.path_params["run_id"]
+    run = await services.storage.runs.get(run_id, thread_id=thread_id)
+    if run is None:
+        raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
+    return run
+
+
+async def list_runs(request: Request) -> Response:
+    services = _services(request)
+    thread_id = request.path_params["thread_id"]
+    if await services.storage.threads.get(thread_id) is None:
+        raise ThreadNotFound(f"thread {thread_id} not found")
+    status = request.query_params.get("status")
+    if status is not None and status not in (
+        "pending",
+        "running",
+        "success",
+        "error",
+        "timeout",
+        "interrupted",
+    ):
+        raise InvalidInput(f"unknown run status {status!r}")
+    runs = await services.storage.runs.for_thread(
+        thread_id,
+        limit=query_int(request, "limit", 10, low=1, high=1000),
+        offset=query_int(request, "offset", 0),
+        status=status,  # type: ignore[arg-type]
+    )
+    return JSONResponse([r.to_json() for r in runs])
+
+
+async def get(request: Request) -> Response:
+    run = await _run(_services(request), request)
+    return JSONResponse(run.to_json())
+
+
+async def delete(request: Request) -> Response:
+    services = _services(request)
+    run = await _run(services, request)
+    await services.runs.delete_run(run.thread_id, run.run_id)
+    return Response(status_code=204)
+
+
+async def join(request: Request) -> Response:
+    services = _services(request)
+    run = await _run(services, request)
+    return waiting_json_response(
+        _result(services, run), heartbeat_s=services.settings.sse.heartbeat_s
+    )
+
+
+async def join_stream(request: Request) -> Response:
+    services = _services(request)
+    run = await _run(services, request)
+    # EventSource sends the header by itself; the query form is for clients
+    # that cannot set headers.
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get(
+        "last_event_id"
+    )
+    if last_event_id is not None:
+        try:
+            parse_event_id(last_event_id)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    cancel = query_bool(request, "cancel_on_disconnect")
+    return event_stream_response(
+        services.runs.read_events(run.run_id, after=last_event_id),
+        sse=services.settings.sse,
+        headers=run_stream_headers(run.thread_id, run.run_id),
+        on_disconnect=_on_disconnect(services.runs, run, "cancel" if cancel else "continue"),
+    )
+
+
+async def cancel(request: Request) -> Response:
+    services = _services(request)
+    run = await _run(services, request)
+    action = request.query_params.get("action", "interrupt")
+    wait = query_bool(request, "wait")
+    await services.runs.cancel(run.thread_id, run.run_id, action=action, wait=wait)
+    return Response(status_code=202 if not wait else 204)
+
+
+__all__ = [
+    "cancel",
+    "create_background",
+    "create_stream",
+    "create_wait",
+    "delete",
+    "get",
+    "join",
+    "join_stream",
+    "list_runs",
+]

@@ -1,0 +1,39 @@
+"""Health and server information."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.http import JSONResponse
+from app.services import Services
+
+
+async def ok(request: Request) -> Response:
+    # The app only starts serving after the lifespan compiled every graph and
+    # opened storage, so reaching this handler means ready.
+    return JSONResponse({"ok": True})
+
+
+async def info(request: Request) -> Response:
+    services: Services = request.app.state.services
+    registry = services.registry
+    return JSONResponse(
+        {
+            "name": "switchyard",
+            "version": version("switchyard"),
+            "langgraph_py_version": version("langgraph"),
+            "flags": {"assistants": True, "crons": False, "langsmith": False},
+            "storage": services.settings.storage.backend,
+            "graphs": {
+                graph_id: {"status": "ok", "compiles": registry.compile_count.get(graph_id, 0)}
+                for graph_id in registry.ids()
+            }
+            | {
+                graph_id: {"status": "failed", "error": why}
+                for graph_id, why in registry.failed.items()
+            },
+        }
+    )

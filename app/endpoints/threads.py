@@ -1,0 +1,214 @@
+"""Threads: CRUD, search, state, history, copy."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import InvalidInput, ThreadExists, ThreadNotFound
+from app.http import JSONResponse, parse_body, query_bool
+from app.schemas import (
+    CheckpointBody,
+    ThreadCount,
+    ThreadCreate,
+    ThreadHistory,
+    ThreadPatch,
+    ThreadSearch,
+    ThreadStateAt,
+    ThreadStateUpdate,
+)
+from app.services import Services
+from app.state import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
+from app.store.base import Thread
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+async def _thread(services: Services, thread_id: str) -> Thread:
+    thread = await services.storage.threads.get(thread_id)
+    if thread is None:
+        raise ThreadNotFound(f"thread {thread_id} not found")
+    return thread
+
+
+async def _thread_graph(services: Services, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
+    """The graph whose channels interpret this thread's checkpoints, if any."""
+    graph_id = thread.metadata.get("graph_id")
+    if not isinstance(graph_id, str) or graph_id not in services.registry.ids():
+        return None
+    return await services.registry.get(graph_id)
+
+
+def _config(
+    thread_id: str, checkpoint: CheckpointBody | None = None, **extra: Any
+) -> RunnableConfig:
+    configurable: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+    if checkpoint is not None:
+        configurable.update(checkpoint.model_dump(exclude_none=True, exclude={"thread_id"}))
+    configurable.update({k: v for k, v in extra.items() if v is not None})
+    return {"configurable": configurable}
+
+
+async def create(request: Request) -> Response:
+    services = _services(request)
+    body = await parse_body(request, ThreadCreate, empty_ok=True)
+    thread_id = body.thread_id or str(uuid.uuid4())
+    metadata = dict(body.metadata)
+    if body.graph_id:
+        services.assistants.resolve(body.graph_id)
+        metadata["graph_id"] = body.graph_id
+    try:
+        thread = await services.storage.threads.create(
+            Thread(thread_id=thread_id, metadata=metadata)
+        )
+    except ThreadExists:
+        if body.if_exists != "do_nothing":
+            raise
+        thread = await _thread(services, thread_id)
+    return JSONResponse(thread.to_json())
+
+
+async def search(request: Request) -> Response:
+    body = await parse_body(request, ThreadSearch, empty_ok=True)
+    threads = await _services(request).storage.threads.search(
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        ids=body.ids,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    return JSONResponse([t.to_json() for t in threads])
+
+
+async def count(request: Request) -> Response:
+    body = await parse_body(request, ThreadCount, empty_ok=True)
+    total = await _services(request).storage.threads.count(
+        metadata=body.metadata, status=body.status
+    )
+    return JSONResponse(total)
+
+
+async def get(request: Request) -> Response:
+    thread = await _thread(_services(request), request.path_params["thread_id"])
+    return JSONResponse(thread.to_json())
+
+
+async def patch(request: Request) -> Response:
+    services = _services(request)
+    thread_id = request.path_params["thread_id"]
+    body = await parse_body(request, ThreadPatch)
+    await _thread(services, thread_id)
+    thread = await services.storage.threads.update(thread_id, metadata=body.metadata)
+    return JSONResponse(thread.to_json())
+
+
+async def delete(request: Request) -> Response:
+    services = _services(request)
+    thread_id = request.path_params["thread_id"]
+    await _thread(services, thread_id)
+    await services.runs.cancel_thread(thread_id)
+    await services.storage.runs.delete_thread(thread_id)
+    await services.storage.threads.delete(thread_id)
+    await services.storage.checkpointer.adelete_thread(thread_id)
+    return Response(status_code=204)
+
+
+async def get_state(request: Request) -> Response:
+    services = _services(request)
+    thread = await _thread(services, request.path_params["thread_id"])
+    checkpoint_id = request.path_params.get("checkpoint_id")
+    return await _state_response(
+        services,
+        thread,
+        _config(thread.thread_id, checkpoint_id=checkpoint_id),
+        subgraphs=query_bool(request, "subgraphs"),
+    )
+
+
+async def get_state_at(request: Request) -> Response:
+    services = _services(request)
+    thread = await _thread(services, request.path_params["thread_id"])
+    body = await parse_body(request, ThreadStateAt)
+    return await _state_response(
+        services, thread, _config(thread.thread_id, body.checkpoint), subgraphs=body.subgraphs
+    )
+
+
+async def _state_response(
+    services: Services, thread: Thread, config: RunnableConfig, *, subgraphs: bool
+) -> Response:
+    graph = await _thread_graph(services, thread)
+    if graph is None:
+        return JSONResponse(empty_state(thread.thread_id))
+    snapshot = await graph.aget_state(config, subgraphs=subgraphs)
+    return JSONResponse(snapshot_json(snapshot))
+
+
+async def update_state(request: Request) -> Response:
+    services = _services(request)
+    thread = await _thread(services, request.path_params["thread_id"])
+    body = await parse_body(request, ThreadStateUpdate)
+    graph = await _thread_graph(services, thread)
+    if graph is None:
+        raise InvalidInput(
+            f"thread {thread.thread_id} has no graph yet; run it once (or create it with "
+            "graph_id) before updating its state"
+        )
+    config = _config(thread.thread_id, body.checkpoint, checkpoint_id=body.checkpoint_id)
+    try:
+        new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
+    except (ValueError, KeyError) as exc:
+        raise InvalidInput(f"cannot update state: {exc}") from None
+    snapshot = await graph.aget_state({"configurable": {"thread_id": thread.thread_id}})
+    await services.storage.threads.update(
+        thread.thread_id, values=snapshot_json(snapshot)["values"]
+    )
+    return JSONResponse({"checkpoint": checkpoint_json(new_config)})
+
+
+async def history(request: Request) -> Response:
+    services = _services(request)
+    thread = await _thread(services, request.path_params["thread_id"])
+    if request.method == "GET":
+        body = ThreadHistory(limit=int(request.query_params.get("limit", 10)))
+    else:
+        body = await parse_body(request, ThreadHistory, empty_ok=True)
+    graph = await _thread_graph(services, thread)
+    if graph is None:
+        return JSONResponse([])
+    before: RunnableConfig | None = None
+    if isinstance(body.before, str):
+        before = _config(thread.thread_id, checkpoint_id=body.before)
+    elif body.before is not None:
+        before = _config(thread.thread_id, body.before)
+    states = [
+        snapshot_json(s)
+        async for s in graph.aget_state_history(
+            _config(thread.thread_id, body.checkpoint),
+            filter=body.metadata,
+            before=before,
+            limit=body.limit,
+        )
+    ]
+    return JSONResponse(states)
+
+
+async def copy(request: Request) -> Response:
+    services = _services(request)
+    source = await _thread(services, request.path_params["thread_id"])
+    target = await services.storage.threads.create(
+        Thread(thread_id=str(uuid.uuid4()), metadata=dict(source.metadata), values=source.values)
+    )
+    await copy_checkpoints(services.storage.checkpointer, source.thread_id, target.thread_id)
+    return JSONResponse(target.to_json())

@@ -1,0 +1,152 @@
+"""One run of a compiled graph, as the sequence of (event name, payload) pairs.
+
+This module knows LangGraph's ``astream`` and the wire names of the LangGraph
+Server API; it knows nothing of HTTP, storage or scheduling (see ``runs``).
+
+Wire names: the event is the stream mode (``messages-tuple`` is sent as
+``messages``), and a subgraph's event is ``mode|<node>:<task_id>`` (one
+``|``-separated segment per nesting level). ``delta`` is computed here from
+the ``values`` snapshots of each namespace, one encoder per namespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.pregel import Pregel
+from langgraph.types import Command
+
+from app.delta import DeltaEncoder
+from app.schemas import CommandBody, RunCreate
+
+__all__ = ["GraphRun", "build_config", "build_input"]
+
+# What each requested mode asks of LangGraph's astream.
+_GRAPH_MODE = {"messages-tuple": "messages", "messages": "messages", "delta": "values"}
+_WIRE_NAME = {"messages-tuple": "messages"}
+
+
+def build_input(body: RunCreate) -> Any:
+    if body.command is None:
+        return body.input
+    return _command(body.command)
+
+
+def _command(cmd: CommandBody) -> Command[Any]:
+    kwargs: dict[str, Any] = {}
+    if cmd.resume is not None:
+        kwargs["resume"] = cmd.resume
+    if cmd.update is not None:
+        kwargs["update"] = cmd.update
+    if cmd.goto is not None:
+        kwargs["goto"] = cmd.goto
+    return Command(**kwargs)
+
+
+def build_config(
+    body: RunCreate,
+    *,
+    thread_id: str,
+    run_id: str,
+    graph_id: str,
+    assistant_id: str,
+    checkpoint_id: str | None = None,
+) -> RunnableConfig:
+    user = body.config or {}
+    configurable: dict[str, Any] = dict(user.get("configurable") or {})
+    configurable.update(thread_id=thread_id, run_id=run_id, graph_id=graph_id)
+    configurable["assistant_id"] = assistant_id
+    if body.checkpoint is not None:
+        configurable.update(body.checkpoint.model_dump(exclude_none=True, exclude={"thread_id"}))
+    checkpoint_id = body.checkpoint_id or checkpoint_id
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    config: RunnableConfig = {
+        "configurable": configurable,
+        "metadata": {
+            **(user.get("metadata") or {}),
+            **(body.metadata or {}),
+            "run_id": run_id,
+            "thread_id": thread_id,
+            "graph_id": graph_id,
+            "assistant_id": assistant_id,
+        },
+    }
+    if "recursion_limit" in user:
+        config["recursion_limit"] = user["recursion_limit"]
+    if "tags" in user:
+        config["tags"] = list(user["tags"])
+    if "run_name" in user:
+        config["run_name"] = user["run_name"]
+    return config
+
+
+@dataclass
+class GraphRun:
+    """Streams one run; ``output`` holds the root's last ``values`` afterwards."""
+
+    graph: Pregel[Any, Any, Any, Any]
+    body: RunCreate
+    config: RunnableConfig
+    output: Any = None
+    _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
+
+    @property
+    def requested(self) -> list[str]:
+        return self.body.stream_modes
+
+    def _graph_modes(self) -> list[str]:
+        # "values" is always streamed: it is the run's output, and the source
+        # of delta ops; it is only forwarded when the client asked for it.
+        modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested}
+        modes.add("values")
+        return sorted(modes)
+
+    async def events(self) -> AsyncIterator[tuple[str, Any]]:
+        requested = self.requested
+        wants_values = "values" in requested
+        wants_delta = "delta" in requested
+        wants_messages = "messages-tuple" in requested or "messages" in requested
+        forward = {m for m in self._graph_modes() if m not in ("values", "messages")}
+        subgraphs = self.body.stream_subgraphs
+        stream = self.graph.astream(
+            build_input(self.body),
+            self.config,
+            stream_mode=self._graph_modes(),  # type: ignore[arg-type]
+            subgraphs=True,
+            interrupt_before=self.body.interrupt_before,
+            interrupt_after=self.body.interrupt_after,
+            context=self.body.context,
+            durability=self.body.durability,
+        )
+        async for namespace, mode, chunk in stream:
+            ns: tuple[str, ...] = tuple(namespace)
+            if ns and not subgraphs:
+                if mode != "messages":
+                    continue
+                # Tokens of a nested LLM call are the answer the user waits
+                # for, so they stream even without stream_subgraphs.
+                ns = ()
+            suffix = "|" + "|".join(ns) if ns else ""
+            if mode == "values":
+                if not ns:
+                    self.output = chunk
+                if wants_values:
+                    yield "values" + suffix, chunk
+                if wants_delta:
+                    yield "delta" + suffix, {"ops": self._encoder(ns).encode(chunk)}
+            elif mode == "messages":
+                if wants_messages:
+                    yield "messages" + suffix, list(chunk)
+            elif mode in forward:
+                yield _WIRE_NAME.get(mode, mode) + suffix, chunk
+
+    def _encoder(self, ns: Sequence[str]) -> DeltaEncoder:
+        key = tuple(ns)
+        encoder = self._encoders.get(key)
+        if encoder is None:
+            encoder = self._encoders[key] = DeltaEncoder()
+        return encoder

@@ -1,0 +1,99 @@
+"""Request parsing and JSON responses shared by every endpoint.
+
+Bad input never reaches a handler: a body over the size limit is 413, bytes
+that are not JSON are 400, and JSON that does not fit the model is 422 with
+one line per problem saying where and what.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import serde
+from app.errors import InvalidInput, MalformedJSON, PayloadTooLarge
+
+__all__ = ["JSONResponse", "describe_validation_error", "parse_body", "query_bool"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return serde.dumps(content)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"]) or "body"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field; remove it"
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+async def read_json(request: Request, *, max_bytes: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"body is {declared} bytes; the limit is {max_bytes}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"body is not valid JSON: {exc}") from None
+
+
+async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
+    max_bytes: int = request.app.state.services.settings.runs.max_body_bytes
+    data = await read_json(request, max_bytes=max_bytes)
+    if data is None and empty_ok:
+        data = {}
+    return validate(model, data)
+
+
+def validate(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise InvalidInput(f"body must be a JSON object for {model.__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(describe_validation_error(exc)) from None
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise InvalidInput(f"query parameter {name!r} must be true/false, not {value!r}")
+
+
+def query_int(
+    request: Request, name: str, default: int, *, low: int = 0, high: int = 10_000
+) -> int:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
+        raise InvalidInput(f"query parameter {name!r} must be an integer in [{low}, {high}]")
+    return int(value)

@@ -1,0 +1,163 @@
+"""The ASGI application: ``create_app(settings)`` builds everything.
+
+Startup order (the lifespan): open storage → build the graph registry with
+the storage's checkpointer → compile every graph once → start the run
+manager. ``/ok`` answers only after all of that, and a graph that fails to
+load stops startup with its spec and reason (unless ``skip_broken``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from app.assistants import AssistantResolver
+from app.endpoints import assistants, runs, system, threads
+from app.errors import SwitchyardError
+from app.events import MemoryEventLog
+from app.http import JSONResponse
+from app.runs import RunManager
+from app.services import Services
+from app.settings import Settings
+from app.store import open_storage
+from graphs.models import make_chat_model
+from graphs.registry import GraphRegistry
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("switchyard")
+
+
+def routes() -> list[BaseRoute]:
+    thread_run = "/threads/{thread_id}/runs/{run_id}"
+    return [
+        Route("/ok", system.ok, methods=["GET"]),
+        Route("/info", system.info, methods=["GET"]),
+        Route("/assistants/search", assistants.search, methods=["POST"]),
+        Route("/assistants/count", assistants.count, methods=["POST"]),
+        Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
+        Route("/assistants/{assistant_id}/graph", assistants.graph, methods=["GET"]),
+        Route("/assistants/{assistant_id}/schemas", assistants.schemas, methods=["GET"]),
+        Route("/threads", threads.create, methods=["POST"]),
+        Route("/threads/search", threads.search, methods=["POST"]),
+        Route("/threads/count", threads.count, methods=["POST"]),
+        Route("/threads/{thread_id}", threads.get, methods=["GET"]),
+        Route("/threads/{thread_id}", threads.patch, methods=["PATCH"]),
+        Route("/threads/{thread_id}", threads.delete, methods=["DELETE"]),
+        Route("/threads/{thread_id}/state", threads.get_state, methods=["GET"]),
+        Route("/threads/{thread_id}/state", threads.update_state, methods=["POST"]),
+        Route("/threads/{thread_id}/state/checkpoint", threads.get_state_at, methods=["POST"]),
+        Route("/threads/{thread_id}/state/{checkpoint_id}", threads.get_state, methods=["GET"]),
+        Route("/threads/{thread_id}/history", threads.history, methods=["GET", "POST"]),
+        Route("/threads/{thread_id}/copy", threads.copy, methods=["POST"]),
+        Route("/threads/{thread_id}/runs", runs.list_runs, methods=["GET"]),
+        Route("/threads/{thread_id}/runs", runs.create_background, methods=["POST"]),
+        Route("/threads/{thread_id}/runs/stream", runs.create_stream, methods=["POST"]),
+        Route("/threads/{thread_id}/runs/wait", runs.create_wait, methods=["POST"]),
+        Route(thread_run, runs.get, methods=["GET"]),
+        Route(thread_run, runs.delete, methods=["DELETE"]),
+        Route(thread_run + "/join", runs.join, methods=["GET"]),
+        Route(thread_run + "/stream", runs.join_stream, methods=["GET"]),
+        Route(thread_run + "/cancel", runs.cancel, methods=["POST"]),
+        Route("/runs", runs.create_background, methods=["POST"]),
+        Route("/runs/stream", runs.create_stream, methods=["POST"]),
+        Route("/runs/wait", runs.create_wait, methods=["POST"]),
+    ]
+
+
+async def _switchyard_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SwitchyardError)
+    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail
+    if exc.status_code == 404:
+        detail = f"no route for {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": f"internal error: {type(exc).__name__}", "code": "internal"}, status_code=500
+    )
+
+
+def _graph_deps(settings: Settings) -> dict[str, Any]:
+    llm = settings.llm
+    model = make_chat_model(
+        base_url=llm.base_url,
+        api_key=llm.api_key.get_secret_value() if llm.api_key else None,
+        model=llm.model,
+        timeout_s=llm.timeout_s,
+        max_retries=llm.max_retries,
+    )
+    return {"model": model, "outbox": settings.data_dir / "outbox"}
+
+
+def _config_files(settings: Settings) -> list[Path]:
+    files = [GraphRegistry.builtin_config()] if settings.builtins else []
+    if settings.graphs is not None:
+        files.append(settings.graphs)
+    return files
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with open_storage(settings.storage, settings.sqlite_file) as storage:
+            registry = GraphRegistry.from_config_files(
+                _config_files(settings),
+                checkpointer=storage.checkpointer,
+                deps=_graph_deps(settings),
+            )
+            await registry.load_all(skip_broken=settings.skip_broken)
+            events = MemoryEventLog(
+                retention_s=settings.events.retention_s, max_events=settings.events.max_events
+            )
+            resolver = AssistantResolver(registry)
+            manager = RunManager(
+                settings=settings.runs,
+                storage=storage,
+                registry=registry,
+                events=events,
+                assistants=resolver,
+            )
+            app.state.services = Services(
+                settings=settings,
+                storage=storage,
+                registry=registry,
+                events=events,
+                runs=manager,
+                assistants=resolver,
+            )
+            try:
+                yield
+            finally:
+                await manager.shutdown()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            SwitchyardError: _switchyard_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )

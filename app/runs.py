@@ -1,0 +1,361 @@
+"""RunManager: creates runs, schedules them, and keeps statuses true.
+
+Scheduling, in one picture::
+
+    create() ──> Run(pending) ──> task: [thread lock] ──> [slot] ──> execute ──> end
+                                   FIFO per thread        global limit
+                                   (enqueue order)        (max_concurrency)
+
+* Runs of one thread execute one at a time, in creation order (asyncio.Lock
+  is FIFO). ``multitask_strategy`` decides what a new run does to the
+  thread's active runs: ``reject`` → 409, ``enqueue`` → wait its turn,
+  ``interrupt`` → cancel them first, ``rollback`` → cancel, delete them and
+  restart from the checkpoint the first of them started from.
+* At most ``max_concurrency`` runs execute at once; the rest stay pending.
+* Every run ends with exactly one terminal status (success, error, timeout,
+  interrupted) and its event log ends with ``end`` (after an ``error`` event
+  when it failed), so no stream can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import serde
+from app.assistants import AssistantResolver
+from app.errors import (
+    InputSchemaMismatch,
+    InvalidInput,
+    RunCancelled,
+    RunConflict,
+    RunNotFound,
+    RunTimeout,
+    ThreadNotFound,
+    error_body,
+)
+from app.events import Event, EventLog
+from app.execution import GraphRun, build_config
+from app.schemas import RunCreate
+from app.settings import RunSettings
+from app.state import json_schema
+from app.store import Storage
+from app.store.base import Run, RunStatus, Thread, ThreadStatus
+from graphs.registry import GraphRegistry
+
+__all__ = ["RunManager", "RunOutcome"]
+
+log = logging.getLogger("switchyard.runs")
+
+
+@dataclass
+class RunOutcome:
+    status: RunStatus
+    output: Any = None
+    error: dict[str, Any] | None = None
+    execution_time: float = 0.0
+
+
+@dataclass
+class _Handle:
+    run: Run
+    body: RunCreate
+    graph_id: str
+    stateless: bool
+    task: asyncio.Task[None] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: RunOutcome | None = None
+    start_checkpoint_id: str | None = None
+    cancel_action: str | None = None
+
+
+class RunManager:
+    def __init__(
+        self,
+        *,
+        settings: RunSettings,
+        storage: Storage,
+        registry: GraphRegistry,
+        events: EventLog,
+        assistants: AssistantResolver,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._registry = registry
+        self._events = events
+        self._assistants = assistants
+        self._handles: dict[str, _Handle] = {}
+        self._thread_locks: dict[str, asyncio.Lock] = {}
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._input_keys: dict[str, frozenset[str] | None] = {}
+
+    # -- creation -----------------------------------------------------------
+
+    async def create(self, body: RunCreate, *, thread_id: str | None) -> Run:
+        """Validate, persist and schedule a run; returns it while pending."""
+        graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
+        await self._check_input(graph_id, body)
+        stateless = thread_id is None
+        threads = self._storage.threads
+        # The thread remembers its graph: state and history are read with it.
+        owner = {"graph_id": graph_id, "assistant_id": assistant_id}
+        if thread_id is None:
+            thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
+            thread_id = thread.thread_id
+        else:
+            existing = await threads.get(thread_id)
+            if existing is None:
+                if body.if_not_exists != "create":
+                    raise ThreadNotFound(
+                        f"thread {thread_id} does not exist; create it first or pass "
+                        "if_not_exists='create'"
+                    )
+                await threads.create(Thread(thread_id=thread_id, metadata=owner))
+            elif existing.metadata.get("graph_id") != graph_id:
+                await threads.update(thread_id, metadata=owner)
+
+        restart_from = await self._apply_multitask(thread_id, body)
+        run = Run(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            assistant_id=assistant_id,
+            metadata=dict(body.metadata or {}),
+            multitask_strategy=body.multitask_strategy,
+            kwargs=body.model_dump(mode="json", exclude_none=True),
+        )
+        await self._storage.runs.create(run)
+        await self._events.open(run.run_id)
+        handle = _Handle(run=run, body=body, graph_id=graph_id, stateless=stateless)
+        handle.start_checkpoint_id = restart_from
+        self._handles[run.run_id] = handle
+        handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
+        return run
+
+    async def _check_input(self, graph_id: str, body: RunCreate) -> None:
+        if body.input is None:
+            return
+        if graph_id not in self._input_keys:
+            graph = await self._registry.get(graph_id)
+            schema = json_schema(graph.get_input_jsonschema) or {}
+            props = schema.get("properties")
+            self._input_keys[graph_id] = frozenset(props) if isinstance(props, dict) else None
+        keys = self._input_keys[graph_id]
+        if keys is None:
+            return
+        if not isinstance(body.input, dict):
+            raise InputSchemaMismatch(
+                f"input for graph '{graph_id}' must be an object with keys from {sorted(keys)}"
+            )
+        unknown = set(body.input) - keys
+        if unknown:
+            raise InputSchemaMismatch(
+                f"input keys {sorted(unknown)} are not in graph '{graph_id}' input schema; "
+                f"allowed keys: {sorted(keys)}"
+            )
+
+    async def _apply_multitask(self, thread_id: str, body: RunCreate) -> str | None:
+        active = await self._storage.runs.active(thread_id)
+        if not active or body.multitask_strategy == "enqueue":
+            return None
+        if body.multitask_strategy == "reject":
+            busy = active[0]
+            raise RunConflict(
+                f"thread {thread_id} already has run {busy.run_id} ({busy.status}); "
+                "use multitask_strategy 'enqueue', 'interrupt' or 'rollback' to run anyway"
+            )
+        handles = [self._handles[r.run_id] for r in active if r.run_id in self._handles]
+        restart_from = next((h.start_checkpoint_id for h in handles if h.task), None)
+        for handle in handles:
+            await self._cancel_handle(handle, action=body.multitask_strategy, wait=True)
+        return restart_from if body.multitask_strategy == "rollback" else None
+
+    # -- execution ----------------------------------------------------------
+
+    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._thread_locks.get(thread_id)
+        if lock is None:
+            lock = self._thread_locks[thread_id] = asyncio.Lock()
+        return lock
+
+    async def _emit(self, run_id: str, event: str, data: Any) -> None:
+        await self._events.append(run_id, event, serde.dumps(data))
+
+    async def _drive(self, handle: _Handle) -> None:
+        run = handle.run
+        outcome = RunOutcome(status="interrupted")
+        lock = self._thread_lock(run.thread_id)
+        try:
+            async with lock:
+                if handle.body.after_seconds:
+                    # A scheduled start, as the API asks; not synchronisation.
+                    await asyncio.sleep(handle.body.after_seconds)
+                async with self._slots:
+                    outcome = await self._execute(handle)
+        except asyncio.CancelledError:
+            # Cancelled while still pending: never started, nothing to undo.
+            await self._emit(run.run_id, "error", error_body(RunCancelled("run was cancelled")))
+            outcome = RunOutcome(status="interrupted", error=error_body(RunCancelled("cancelled")))
+        except Exception as exc:  # a bug or a storage failure, not the graph's
+            log.exception("run %s failed outside the graph", run.run_id)
+            await self._emit(run.run_id, "error", error_body(exc))
+            outcome = RunOutcome(status="error", error=error_body(exc))
+        finally:
+            await self._finish(handle, outcome)
+            if not lock.locked() and lock is self._thread_locks.get(run.thread_id):
+                self._thread_locks.pop(run.thread_id, None)
+
+    async def _execute(self, handle: _Handle) -> RunOutcome:
+        run, body = handle.run, handle.body
+        started = time.perf_counter()
+        await self._storage.runs.set_status(run.run_id, "running")
+        await self._storage.threads.update(run.thread_id, status="busy")
+        graph = await self._registry.get(handle.graph_id)
+        config = build_config(
+            body,
+            thread_id=run.thread_id,
+            run_id=run.run_id,
+            graph_id=handle.graph_id,
+            assistant_id=run.assistant_id,
+            checkpoint_id=handle.start_checkpoint_id,
+        )
+        if handle.start_checkpoint_id is None:
+            handle.start_checkpoint_id = await _latest_checkpoint_id(graph, config)
+        await self._emit(run.run_id, "metadata", {"run_id": run.run_id, "attempt": 1})
+        graph_run = GraphRun(graph=graph, body=body, config=config)
+        try:
+            async with asyncio.timeout(self._settings.timeout_s):
+                async for name, payload in graph_run.events():
+                    await self._emit(run.run_id, name, payload)
+            status: RunStatus = "success"
+            error = None
+        except TimeoutError:
+            status = "timeout"
+            error = error_body(RunTimeout(f"run exceeded {self._settings.timeout_s:g} s"))
+        except asyncio.CancelledError:
+            status = "interrupted"
+            error = error_body(RunCancelled(f"run was cancelled ({handle.cancel_action})"))
+        except Exception as exc:
+            status = "error"
+            error = error_body(exc)
+        if error is not None:
+            await self._emit(run.run_id, "error", error)
+        await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
+        return RunOutcome(
+            status=status,
+            output=graph_run.output,
+            error=error,
+            execution_time=time.perf_counter() - started,
+        )
+
+    async def _sync_thread(self, graph: Any, config: Any, thread_id: str, *, failed: bool) -> None:
+        """Cache the thread's values and interrupts, and set its status."""
+        values: dict[str, Any] | None = None
+        interrupts: dict[str, Any] = {}
+        if graph.checkpointer is not None:
+            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
+            values = serde.jsonable(snapshot.values)
+            for task in snapshot.tasks:
+                if task.interrupts:
+                    interrupts[task.id] = serde.jsonable(list(task.interrupts))
+        status: ThreadStatus = "error" if failed else ("interrupted" if interrupts else "idle")
+        await self._storage.threads.update(
+            thread_id, status=status, values=values, interrupts=interrupts
+        )
+
+    async def _finish(self, handle: _Handle, outcome: RunOutcome) -> None:
+        run = handle.run
+        handle.outcome = outcome
+        try:
+            if handle.cancel_action == "rollback":
+                await self._storage.runs.delete(run.run_id)
+            else:
+                await self._storage.runs.set_status(run.run_id, outcome.status)
+            if handle.stateless and handle.body.on_completion != "keep":
+                await self._delete_thread_data(run.thread_id)
+        finally:
+            await self._emit(run.run_id, "end", None)
+            await self._events.close(run.run_id)
+            handle.done.set()
+            self._handles.pop(run.run_id, None)
+
+    async def _delete_thread_data(self, thread_id: str) -> None:
+        await self._storage.runs.delete_thread(thread_id)
+        await self._storage.threads.delete(thread_id)
+        await self._storage.checkpointer.adelete_thread(thread_id)
+
+    # -- control ------------------------------------------------------------
+
+    async def cancel(
+        self, thread_id: str, run_id: str, *, action: str = "interrupt", wait: bool = False
+    ) -> None:
+        handle = self._handles.get(run_id)
+        if handle is None or handle.run.thread_id != thread_id:
+            run = await self._storage.runs.get(run_id, thread_id=thread_id)
+            if run is None:
+                raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
+            return  # already finished: cancelling is a no-op
+        await self._cancel_handle(handle, action=action, wait=wait)
+
+    async def _cancel_handle(self, handle: _Handle, *, action: str, wait: bool) -> None:
+        if action not in ("interrupt", "rollback"):
+            raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")
+        handle.cancel_action = action
+        if handle.task is not None and not handle.task.done():
+            handle.task.cancel()
+        if wait:
+            await handle.done.wait()
+
+    async def wait(self, run_id: str) -> RunOutcome | None:
+        """The outcome once the run ends; None if this process no longer tracks it."""
+        handle = self._handles.get(run_id)
+        if handle is None:
+            return None
+        await handle.done.wait()
+        return handle.outcome
+
+    def is_active(self, run_id: str) -> bool:
+        return run_id in self._handles
+
+    def done_event(self, run_id: str) -> asyncio.Event | None:
+        handle = self._handles.get(run_id)
+        return handle.done if handle else None
+
+    def read_events(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
+        return self._events.read(run_id, after=after)
+
+    async def delete_run(self, thread_id: str, run_id: str) -> None:
+        run = await self._storage.runs.get(run_id, thread_id=thread_id)
+        if run is None:
+            raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
+        if run_id in self._handles:
+            await self.cancel(thread_id, run_id, wait=True)
+        await self._storage.runs.delete(run_id)
+        await self._events.delete(run_id)
+
+    async def cancel_thread(self, thread_id: str) -> None:
+        for handle in [h for h in self._handles.values() if h.run.thread_id == thread_id]:
+            await self._cancel_handle(handle, action="interrupt", wait=True)
+
+    async def shutdown(self) -> None:
+        handles = list(self._handles.values())
+        for handle in handles:
+            if handle.task is not None:
+                handle.task.cancel()
+        for handle in handles:
+            if handle.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await handle.task
+
+
+async def _latest_checkpoint_id(graph: Any, config: Any) -> str | None:
+    if graph.checkpointer is None:
+        return None
+    snapshot = await graph.aget_state(config)
+    checkpoint_id = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+    return str(checkpoint_id) if checkpoint_id else None

@@ -1,0 +1,24 @@
+"""The long-lived objects a request handler needs, built once per app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.assistants import AssistantResolver
+from app.events import EventLog
+from app.runs import RunManager
+from app.settings import Settings
+from app.store import Storage
+from graphs.registry import GraphRegistry
+
+__all__ = ["Services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    storage: Storage
+    registry: GraphRegistry
+    events: EventLog
+    runs: RunManager
+    assistants: AssistantResolver

@@ -1,0 +1,69 @@
+"""A real uvicorn server on a free port, in its own thread and event loop.
+
+Used by every SSE, WebSocket and SDK test: the client under test talks HTTP
+over loopback to a server whose loop it does not share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+
+from app.main import create_app
+from app.settings import Settings
+
+__all__ = ["RunningServer", "free_port", "run_server"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+    def install_signal_handlers(self) -> None:
+        # Not the main thread: leave signals to pytest.
+        pass
+
+
+@dataclass
+class RunningServer:
+    url: str
+    settings: Settings
+    port: int
+
+
+@contextmanager
+def run_server(settings: Settings, *, startup_timeout: float = 30.0) -> Iterator[RunningServer]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = _Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    if not server.ready.wait(startup_timeout) or not server.started:
+        server.should_exit = True
+        thread.join(5)
+        raise RuntimeError("switchyard test server did not start (see log above)")
+    try:
+        yield RunningServer(url=f"http://127.0.0.1:{port}", settings=settings, port=port)
+    finally:
+        server.should_exit = True
+        thread.join(30)
