@@ -15,6 +15,8 @@ the store.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import operator
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -201,12 +203,16 @@ class MemoryThreadStore:
             and contains(thread.metadata, wanted_metadata)
             and contains(thread.values, wanted_values)
         ]
-        descending = sort_order == "desc"
-        if descending:
-            # sort() is stable, so reversing first makes later inserts win ties.
+        # heapq's n-smallest/largest equal sorted(...)[:n], ties included, while
+        # keeping only one page in memory. Reversing first makes later inserts
+        # win ties when descending, as the SQLite rowid does.
+        key = operator.attrgetter(sort_by)
+        if sort_order == "desc":
             matches.reverse()
-        matches.sort(key=lambda thread: getattr(thread, sort_by), reverse=descending)
-        return [_copy_thread(thread) for thread in matches[offset : offset + limit]]
+            page = heapq.nlargest(offset + limit, matches, key=key)
+        else:
+            page = heapq.nsmallest(offset + limit, matches, key=key)
+        return [_copy_thread(thread) for thread in page[offset:]]
 
     async def count(
         self,

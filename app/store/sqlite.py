@@ -2,9 +2,9 @@
 
 The connection is the same one LangGraph's ``AsyncSqliteSaver`` uses, so the
 process has exactly one writer and never sees "database is locked". Every write
-is one statement (``... RETURNING`` hands the record back in the same round
-trip) followed by a commit; nothing here ever rolls back, because a rollback
-on a shared connection would also discard the checkpointer's pending work.
+is one statement (``... RETURNING`` hands the record back) and its commit, run
+together in one trip to aiosqlite's worker thread. Nothing here ever rolls
+back: on a shared connection that would also discard the checkpointer's work.
 
 Storage format:
 
@@ -22,12 +22,12 @@ the answer exactly the reference semantics.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
@@ -77,6 +77,7 @@ _RUN_COLUMNS = (
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 
 Row = Any  # an ``sqlite3.Row``-compatible tuple, in the column order selected
+_T = TypeVar("_T")
 
 
 @asynccontextmanager
@@ -103,11 +104,30 @@ def _text(data: Any) -> str:
     return dumps(data).decode()
 
 
-async def _write(conn: aiosqlite.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
+async def _on_worker(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    """Run ``work`` on the connection's own thread, between two queued operations.
+
+    aiosqlite executes everything on one worker thread, in order. Handing it a
+    whole unit of work (rather than one public call per statement) buys two
+    things: a write and its commit cost one thread round trip instead of two
+    (measured: about half the latency per write), and the unit is atomic with
+    respect to every other user of the connection, the checkpointer included,
+    so a read-modify-write needs no lock. ``_execute`` is aiosqlite's private
+    entry point for exactly this; it has kept its shape across releases and a
+    rename fails every store test at once.
+    """
+    return await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def _commit_after(db: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
     """Run one data-changing statement, commit, and return what it RETURNs."""
-    rows = list(await conn.execute_fetchall(sql, params))
-    await conn.commit()
+    rows = db.execute(sql, tuple(params)).fetchall()
+    db.commit()
     return rows
+
+
+async def _write(conn: aiosqlite.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
+    return await _on_worker(conn, lambda db: _commit_after(db, sql, params))
 
 
 def _coarse_predicates(column: str, wanted: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
@@ -167,9 +187,6 @@ class SqliteThreadStore:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
-        # Merging metadata reads, then writes; two merges on one thread must not
-        # interleave between those awaits or one of them would be lost.
-        self._merge_lock = asyncio.Lock()
 
     async def setup(self) -> None:
         await self._conn.executescript(_THREADS_SCHEMA)
@@ -223,29 +240,33 @@ class SqliteThreadStore:
             assignments.append("interrupts = ?")
             params.append(_text(interrupts))
         if metadata is None:
-            rows = await self._update(thread_id, assignments, params)
+            sql = self._update_sql(assignments)
+            rows = await _write(self._conn, sql, [*params, thread_id])
         else:
             patch = copy_json(dict(metadata))
-            async with self._merge_lock:
-                old = await self._conn.execute_fetchall(
+            sql = self._update_sql([*assignments, "metadata = ?"])
+
+            def merge(db: sqlite3.Connection) -> list[Row]:
+                # On the worker thread: no other write can land between this
+                # read and the update, so concurrent merges never lose a key.
+                found = db.execute(
                     "SELECT metadata FROM threads WHERE thread_id = ?", (thread_id,)
-                )
-                if not old:
-                    raise ThreadNotFound(f"thread {thread_id} not found")
-                merged = {**loads(next(iter(old))[0]), **patch}
-                rows = await self._update(
-                    thread_id, [*assignments, "metadata = ?"], [*params, _text(merged)]
-                )
+                ).fetchone()
+                if found is None:
+                    return []
+                merged = _text({**loads(found[0]), **patch})
+                return _commit_after(db, sql, [*params, merged, thread_id])
+
+            rows = await _on_worker(self._conn, merge)
         if not rows:
             raise ThreadNotFound(f"thread {thread_id} not found")
         return _thread_from_row(rows[0])
 
-    async def _update(self, thread_id: str, assignments: list[str], params: list[Any]) -> list[Row]:
-        return await _write(
-            self._conn,
+    @staticmethod
+    def _update_sql(assignments: list[str]) -> str:
+        return (
             f"UPDATE threads SET {', '.join(assignments)} WHERE thread_id = ?"
-            f" RETURNING {_THREAD_COLUMNS}",
-            [*params, thread_id],
+            f" RETURNING {_THREAD_COLUMNS}"
         )
 
     async def delete(self, thread_id: str) -> bool:

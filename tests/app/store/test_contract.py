@@ -240,7 +240,12 @@ async def five_threads(threads: ThreadStore) -> ThreadStore:
         ("t1", {"graph_id": "b", "n": 1, "tags": ["x", "y"]}, {"topic": "road"}, "busy"),
         ("t2", {"graph_id": "a", "n": 2, "owner": None}, None, "idle"),
         ("t3", {"graph_id": "a", "n": 3, "nested": {"k": "v"}}, {"topic": "rail"}, "error"),
-        ("t4", {"graph_id": "b", "n": 4, "flag": True, "dotted.key": "é"}, {"topic": 7}, "idle"),
+        (
+            "t4",
+            {"graph_id": "b", "n": 4, "flag": True, "dotted.key": "é", 'say "hi"': 1},
+            {"topic": 7},
+            "idle",
+        ),
     ]
     for i, (thread_id, metadata, values, status) in enumerate(specs):
         await threads.create(
@@ -271,6 +276,7 @@ async def test_search_when_no_filter_then_newest_first_with_default_limit(
         ({"tags": ("x", "y")}, ["t1"]),
         ({"flag": True}, ["t4"]),
         ({"dotted.key": "é"}, ["t4"]),
+        ({'say "hi"': 1, "graph_id": "b"}, ["t4"]),
         ({"n": "1"}, []),
         ({}, ["t4", "t3", "t2", "t1", "t0"]),
     ],
