@@ -18,7 +18,7 @@ mode sees their tokens through the ordinary callbacks:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import Any
 
 import openai
@@ -156,6 +156,16 @@ class RetryingChatOpenAI(ChatOpenAI):
             "reraise": True,
         }
 
+    def with_structured_output(self, *args: Any, **kwargs: Any) -> Runnable[Any, Any]:
+        """As ``ChatOpenAI``'s, but never token-streamed.
+
+        Half-written JSON is of no use to a client watching ``messages``, and
+        the streamed ``response_format`` path of the openai client emits
+        pydantic serializer warnings; a plain request avoids both.
+        """
+        quiet = self.model_copy(update={"streaming": False, "disable_streaming": True})
+        return super(RetryingChatOpenAI, quiet).with_structured_output(*args, **kwargs)
+
     def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
         for attempt in Retrying(**self._policy()):
             with attempt:
@@ -178,9 +188,14 @@ class RetryingChatOpenAI(ChatOpenAI):
             with attempt:
                 stream = super()._stream(*args, **kwargs)
                 first = next(stream, None)
-        if first is not None:
+        if first is None:
+            return
+        try:
             yield first
             yield from stream
+        finally:
+            if isinstance(stream, Generator):
+                stream.close()
 
     async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         stream: AsyncIterator[ChatGenerationChunk] | None = None
@@ -191,9 +206,15 @@ class RetryingChatOpenAI(ChatOpenAI):
                 first = await anext(stream, None)
         if stream is None or first is None:
             return
-        yield first
-        async for chunk in stream:
-            yield chunk
+        try:
+            yield first
+            async for chunk in stream:
+                yield chunk
+        finally:
+            # A consumer that stops early (a cancelled run) must release the
+            # HTTP response now, not whenever the generator is collected.
+            if isinstance(stream, AsyncGenerator):
+                await stream.aclose()
 
 
 def make_chat_model(
