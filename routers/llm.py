@@ -199,7 +199,7 @@ class LLMClassifier:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TRANSIENT_ERRORS),
             stop=stop_after_attempt(self.max_retries + 1),
-            wait=backoff(initial=initial, max=most, jitter=initial),
+            wait=backoff(multiplier=initial, max=most, jitter=initial),
             reraise=True,
         )
         try:
