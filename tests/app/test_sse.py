@@ -1,0 +1,117 @@
+"""The SSE wire format, read as raw bytes from a real server."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+from app.settings import RunSettings, SSESettings
+from tests.conftest import make_settings
+from tests.support.server import RunningServer, run_server
+
+
+def _blocks(raw: bytes) -> list[list[str]]:
+    """Split an SSE body into blocks of lines (comments included)."""
+    text = raw.decode()
+    return [block.split("\r\n") for block in text.split("\r\n\r\n") if block]
+
+
+def test_stream_when_run_is_silent_then_heartbeats_arrive_on_time(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, sse=SSESettings(heartbeat_s=0.3))
+    body = {"assistant_id": "slow", "input": {"sleep_s": 1.6}, "stream_mode": "updates"}
+    with (
+        run_server(settings) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+        http.stream("POST", "/runs/stream", json=body) as response,
+    ):
+        arrivals: list[tuple[float, str]] = []
+        started = time.monotonic()
+        for line in response.iter_lines():
+            arrivals.append((time.monotonic() - started, line))
+    heartbeats = [t for t, line in arrivals if line == ": heartbeat"]
+    updates = [t for t, line in arrivals if line == "event: updates"]
+    # 1.6 s of silence at 0.3 s intervals: at least four heartbeats, all of them
+    # before the node's only update, i.e. while the run said nothing.
+    assert len(heartbeats) >= 4
+    assert updates
+    assert all(t < updates[0] for t in heartbeats[:4])
+    gaps = [b - a for a, b in itertools.pairwise(heartbeats)]
+    assert max(gaps) < 0.3 * 3
+
+
+def test_stream_when_run_completes_then_every_event_framed_with_id(server: RunningServer) -> None:
+    body = {"assistant_id": "steps", "input": {"steps": []}, "stream_mode": ["values", "custom"]}
+    with httpx.Client(base_url=server.url) as http:
+        response = http.post("/runs/stream", json=body)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-accel-buffering"] == "no"
+    run_path = response.headers["content-location"]
+    assert response.headers["location"] == run_path + "/stream"
+    events = [b for b in _blocks(response.content) if not b[0].startswith(":")]
+    names = [next(line[7:] for line in b if line.startswith("event: ")) for b in events]
+    assert names[0] == "metadata"
+    assert names[-1] == "end"
+    assert names.count("values") == 4
+    ids = [next(line[4:] for line in b if line.startswith("id: ")) for b in events]
+    keys = [tuple(int(part) for part in i.split("-")) for i in ids]
+    assert keys == sorted(set(keys)), "ids must be unique and strictly increasing"
+    for block in events:
+        data_lines = [line for line in block if line.startswith("data: ")]
+        assert len(data_lines) == 1, "data is one line of JSON"
+        orjson.loads(data_lines[0][6:])
+
+
+def test_stream_when_run_exceeds_timeout_then_error_event_and_timeout_status(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, runs=RunSettings(timeout_s=0.3))
+    with run_server(settings) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        thread = http.post("/threads", json={}).json()
+        tid = thread["thread_id"]
+        body = {"assistant_id": "slow", "input": {"sleep_s": 30}}
+        response = http.post(f"/threads/{tid}/runs/stream", json=body)
+        events = [b for b in _blocks(response.content) if not b[0].startswith(":")]
+        names = [next(line[7:] for line in b if line.startswith("event: ")) for b in events]
+        assert names[-2:] == ["error", "end"]
+        error = orjson.loads(next(line[6:] for line in events[-2] if line.startswith("data: ")))
+        assert error["error"] == "RunTimeout"
+        runs = http.get(f"/threads/{tid}/runs").json()
+        assert runs[0]["status"] == "timeout"
+
+
+def test_wait_when_run_is_slow_then_newline_keepalives_precede_json(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, sse=SSESettings(heartbeat_s=0.2))
+    with run_server(settings) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        body = {"assistant_id": "slow", "input": {"sleep_s": 0.9}}
+        response = http.post("/runs/wait", json=body)
+    assert response.status_code == 200
+    leading = len(response.content) - len(response.content.lstrip(b"\n"))
+    assert leading >= 3
+    assert response.json() == {"sleep_s": 0.9, "done": True}
+
+
+def test_wait_when_graph_fails_then_error_body(server: RunningServer) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        result = http.post("/runs/wait", json={"assistant_id": "failing", "input": {}}).json()
+    assert result["__error__"]["error"] == "ValueError"
+
+
+def test_stream_when_client_disconnects_with_cancel_then_run_interrupted(
+    server: RunningServer,
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        tid = http.post("/threads", json={}).json()["thread_id"]
+        body = {"assistant_id": "slow", "input": {"sleep_s": 30}, "on_disconnect": "cancel"}
+        with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
+            for line in response.iter_lines():
+                if line == "event: metadata":
+                    break
+        run_path = response.headers["content-location"]
+        joined = http.get(run_path + "/join")
+        assert joined.status_code == 200
+        assert http.get(run_path).json()["status"] == "interrupted"
