@@ -29,7 +29,7 @@ from app.runs import RunManager
 from app.services import Services
 from app.settings import Settings
 from app.store import open_storage
-from graphs.models import make_chat_model
+from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 
 __all__ = ["create_app"]
@@ -97,6 +97,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def _graph_deps(settings: Settings) -> dict[str, Any]:
+    """What graph factories may ask for by parameter name."""
     llm = settings.llm
     model = make_chat_model(
         base_url=llm.base_url,
@@ -122,10 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with open_storage(settings.storage, settings.sqlite_file) as storage:
+            deps = _graph_deps(settings)
             registry = GraphRegistry.from_config_files(
-                _config_files(settings),
-                checkpointer=storage.checkpointer,
-                deps=_graph_deps(settings),
+                _config_files(settings), checkpointer=storage.checkpointer, deps=deps
             )
             await registry.load_all(skip_broken=settings.skip_broken)
             events = MemoryEventLog(
@@ -138,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 registry=registry,
                 events=events,
                 assistants=resolver,
+                model_label=model_label(deps["model"]),
             )
             app.state.services = Services(
                 settings=settings,

@@ -84,8 +84,10 @@ class RunManager:
         registry: GraphRegistry,
         events: EventLog,
         assistants: AssistantResolver,
+        model_label: str | None = None,
     ) -> None:
         self._settings = settings
+        self._model_label = model_label
         self._storage = storage
         self._registry = registry
         self._events = events
@@ -121,11 +123,14 @@ class RunManager:
                 await threads.update(thread_id, metadata=owner)
 
         restart_from = await self._apply_multitask(thread_id, body)
+        metadata = dict(body.metadata or {})
+        if self._model_label and "model" in self._registry.injected.get(graph_id, ()):
+            metadata["model"] = self._model_label  # which LLM answered, offline or not
         run = Run(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
             assistant_id=assistant_id,
-            metadata=dict(body.metadata or {}),
+            metadata=metadata,
             multitask_strategy=body.multitask_strategy,
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )

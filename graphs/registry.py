@@ -163,6 +163,8 @@ class GraphRegistry:
         self._locks: dict[str, asyncio.Lock] = {}
         self.failed: dict[str, str] = {}
         self.compile_count: dict[str, int] = {}
+        # Which deps each graph's factory took, e.g. to say which model a run used.
+        self.injected: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_config_files(
@@ -295,6 +297,11 @@ class GraphRegistry:
                 args.append(self._deps[name])
             else:
                 kwargs[name] = self._deps[name]
+        self.injected[spec.graph_id] = frozenset(kwargs) | {
+            name
+            for name, param in signature.parameters.items()
+            if param.kind is param.POSITIONAL_ONLY and name in self._deps
+        }
         try:
             result = factory(*args, **kwargs)
             if inspect.isawaitable(result):

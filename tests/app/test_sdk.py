@@ -225,3 +225,13 @@ async def test_concurrent_streams_when_fifty_clients_then_all_complete(
 
     results = await asyncio.gather(*(one() for _ in range(50)))
     assert all(r[0] == "metadata" and r.count("values") == 4 for r in results)
+
+
+async def test_run_metadata_when_graph_uses_the_model_then_names_it(sdk: LangGraphClient) -> None:
+    thread = await sdk.threads.create()
+    chat = await sdk.runs.create(
+        thread["thread_id"], "chat", input={"messages": [{"role": "user", "content": "hi"}]}
+    )
+    steps = await sdk.runs.create(None, "steps", input={}, on_completion="keep")
+    assert chat["metadata"]["model"] == "switchyard-offline"
+    assert "model" not in steps["metadata"]
