@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.assistants import AssistantResolver
-from app.endpoints import assistants, runs, system, threads
+from app.endpoints import assistants, router, runs, system, threads
 from app.errors import SwitchyardError
 from app.events import MemoryEventLog
 from app.http import JSONResponse
@@ -31,10 +31,14 @@ from app.settings import Settings
 from app.store import open_storage
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
+from routers.config import build_router
+from routers.hybrid import HybridRouter
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("switchyard")
+
+AUTO_GRAPH = "auto"
 
 
 def routes() -> list[BaseRoute]:
@@ -71,6 +75,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs", runs.create_background, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
+        Route("/rules/reload", router.reload_rules, methods=["POST"]),
     ]
 
 
@@ -109,6 +114,14 @@ def _graph_deps(settings: Settings) -> dict[str, Any]:
     return {"model": model, "outbox": settings.data_dir / "outbox"}
 
 
+def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter | None:
+    """The router over every graph but ``auto``; None when ``auto`` is not served."""
+    if AUTO_GRAPH not in registry.ids():
+        return None
+    targets = {g: registry.description(g) for g in registry.ids() if g != AUTO_GRAPH}
+    return build_router(settings.router_settings(), targets)
+
+
 def _config_files(settings: Settings) -> list[Path]:
     files = [GraphRegistry.builtin_config()] if settings.builtins else []
     if settings.graphs is not None:
@@ -127,6 +140,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             registry = GraphRegistry.from_config_files(
                 _config_files(settings), checkpointer=storage.checkpointer, deps=deps
             )
+            hybrid_router = _build_router(settings, registry)
+            registry.provide(router=hybrid_router)
             await registry.load_all(skip_broken=settings.skip_broken)
             events = MemoryEventLog(
                 retention_s=settings.events.retention_s, max_events=settings.events.max_events
@@ -147,11 +162,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 events=events,
                 runs=manager,
                 assistants=resolver,
+                router=hybrid_router,
             )
             try:
                 yield
             finally:
                 await manager.shutdown()
+                if hybrid_router is not None:
+                    await hybrid_router.aclose()
 
     return Starlette(
         routes=routes(),

@@ -10,6 +10,7 @@ from app.runs import RunManager
 from app.settings import Settings
 from app.store import Storage
 from graphs.registry import GraphRegistry
+from routers.hybrid import HybridRouter
 
 __all__ = ["Services"]
 
@@ -22,3 +23,4 @@ class Services:
     events: EventLog
     runs: RunManager
     assistants: AssistantResolver
+    router: HybridRouter | None = None

@@ -16,6 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from routers.config import RouterSettings
+from routers.llm import Provider
+
 
 class StorageSettings(BaseModel):
     """Where threads, runs and checkpoints live."""
@@ -42,6 +45,24 @@ class RunSettings(BaseModel):
 class EventLogSettings(BaseModel):
     retention_s: float = Field(600.0, ge=0, description="Keep a finished run's events this long.")
     max_events: int = Field(100_000, ge=1, description="Events kept per run (oldest dropped).")
+
+
+class WebSocketSettings(BaseModel):
+    """The ``/ws`` channel. Idle clients and slow consumers are closed, never kept forever."""
+
+    idle_timeout_s: float = Field(
+        60.0, gt=0, description="Close (1001) a socket that follows no run and sent nothing."
+    )
+    send_queue_max: int = Field(
+        256, ge=1, description="Messages queued per socket; a full queue makes producers wait."
+    )
+    send_timeout_s: float = Field(
+        10.0, gt=0, description="Close (1013) a socket whose full queue did not move for this long."
+    )
+    close_timeout_s: float = Field(
+        5.0, gt=0, description="How long to try to deliver a close frame to a stuck client."
+    )
+    max_runs: int = Field(32, ge=1, description="Runs one socket may follow at once.")
 
 
 class LLMSettings(BaseModel):
@@ -83,6 +104,8 @@ class Settings(BaseSettings):
     runs: RunSettings = RunSettings()
     events: EventLogSettings = EventLogSettings()
     llm: LLMSettings = LLMSettings()
+    router: RouterSettings = RouterSettings()
+    ws: WebSocketSettings = WebSocketSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:
@@ -94,6 +117,18 @@ class Settings(BaseSettings):
         if self.llm.api_key is None and os.environ.get("OPENAI_API_KEY"):
             self.llm.api_key = SecretStr(os.environ["OPENAI_API_KEY"])
         return self
+
+    def router_settings(self) -> RouterSettings:
+        """The router's settings; with no providers listed, the LLM endpoint is one."""
+        if self.router.llm_enabled or self.llm.base_url is None:
+            return self.router
+        default = Provider(
+            name="default",
+            base_url=self.llm.base_url,
+            model=self.llm.model,
+            api_key=self.llm.api_key or SecretStr("unused"),
+        )
+        return self.router.model_copy(update={"providers": [default]})
 
     @property
     def sqlite_file(self) -> Path:

@@ -183,6 +183,11 @@ class GraphRegistry:
         """The ``langgraph.json`` listing the graphs that ship with Switchyard."""
         return _BUILTIN_CONFIG
 
+    def provide(self, **deps: Any) -> None:
+        """Add dependencies that can only be built once the registry exists
+        (the router needs the graph ids; the ``auto`` graph needs the router)."""
+        self._deps.update(deps)
+
     # -- lookup ---------------------------------------------------------------
 
     def ids(self) -> list[str]:

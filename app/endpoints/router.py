@@ -1,0 +1,23 @@
+"""The router's admin surface: reload rules without a restart."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import NotFound
+from app.http import JSONResponse
+from app.services import Services
+
+
+async def reload_rules(request: Request) -> Response:
+    """Reload ``rules/*.yaml`` atomically; a bad file keeps the old rules serving (422)."""
+    services: Services = request.app.state.services
+    if services.router is None:
+        raise NotFound("no router is configured (the 'auto' graph is not registered)")
+    result = await services.router.reload_rules()
+    body = result.model_dump()
+    if not result.ok:
+        body["detail"] = f"rules not reloaded, previous rules still serve: {result.error}"
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(body)
