@@ -1,0 +1,15 @@
+"""``WS /ws``: runs and their events over one WebSocket (see ``app.ws_session``)."""
+
+from __future__ import annotations
+
+from starlette.websockets import WebSocket
+
+from app.services import Services
+from app.ws_session import WsSession
+
+__all__ = ["endpoint"]
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    await WsSession(websocket, services).serve()

@@ -1,0 +1,148 @@
+"""The ``/ws`` message vocabulary: parsing what clients send, framing what they get.
+
+Client → server (one JSON object per text frame)::
+
+    {"type": "ping"}
+    {"type": "run", "thread_id"?: ..., ...a run-create body (RunCreate)...}
+    {"type": "subscribe", "run_id": ..., "last_event_id"?: ...}
+    {"type": "cancel", "run_id": ..., "action"?: "interrupt" | "rollback"}
+
+Server → client::
+
+    {"type": "pong"}
+    {"type": "event", "run_id", "id", "event", "data"}
+    {"type": "status", "run_id", "status", "progress", "error", "execution_time"}
+    {"type": "error", "message", "code", "run_id"?}
+
+``parse`` turns a frame into one of the message models or raises
+``InvalidInput`` (``MalformedJSON`` for bytes that are not JSON) with a
+message fit to send back. Event frames splice the stored event bytes in
+as they are: an event is serialised once, however many sockets carry it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app import serde
+from app.errors import InvalidInput, MalformedJSON, SwitchyardError
+from app.events import Event, parse_event_id
+from app.http import describe_validation_error, validate
+from app.schemas import RunCreate
+
+__all__ = [
+    "Cancel",
+    "Ping",
+    "RunRequest",
+    "Subscribe",
+    "error_message",
+    "event_message",
+    "parse",
+    "pong_message",
+    "status_message",
+]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ping(_Message):
+    type: Literal["ping"]
+
+
+class Subscribe(_Message):
+    type: Literal["subscribe"]
+    run_id: str = Field(min_length=1)
+    last_event_id: str | None = None
+
+    @field_validator("last_event_id")
+    @classmethod
+    def _event_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_event_id(value)  # ValueError says what shape it wants
+        return value
+
+
+class Cancel(_Message):
+    type: Literal["cancel"]
+    run_id: str = Field(min_length=1)
+    action: Literal["interrupt", "rollback"] = "interrupt"
+
+
+class RunRequest(BaseModel):
+    """A ``run`` message: where to run (``thread_id``, None = stateless) and the body."""
+
+    thread_id: str | None
+    body: RunCreate
+
+
+_SIMPLE: dict[str, type[_Message]] = {"ping": Ping, "subscribe": Subscribe, "cancel": Cancel}
+TYPES = ("ping", "run", "subscribe", "cancel")
+
+
+def parse(text: str) -> Ping | Subscribe | Cancel | RunRequest:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"message is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("message must be a JSON object with a 'type'")
+    kind = data.get("type")
+    if kind == "run":
+        fields = {k: v for k, v in data.items() if k not in ("type", "thread_id")}
+        thread_id = data.get("thread_id")
+        if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
+            raise InvalidInput("run: thread_id must be a non-empty string or omitted")
+        try:
+            body = validate(RunCreate, fields)
+        except InvalidInput as exc:
+            raise InvalidInput(f"run: {exc.message}") from None
+        return RunRequest(thread_id=thread_id, body=body)
+    model = _SIMPLE.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        raise InvalidInput(f"unknown message type {kind!r}; expected one of {list(TYPES)}")
+    try:
+        return model.model_validate(data)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise InvalidInput(f"{kind}: {describe_validation_error(exc)}") from None
+
+
+def pong_message() -> str:
+    return '{"type":"pong"}'
+
+
+def event_message(run_id: str, event: Event) -> str:
+    head = b'{"type":"event","run_id":' + serde.dumps(run_id)
+    head += b',"id":' + serde.dumps(event.id) + b',"event":' + serde.dumps(event.event)
+    return (head + b',"data":' + event.data + b"}").decode()
+
+
+def status_message(
+    run_id: str,
+    status: str,
+    *,
+    progress: float | None,
+    error: dict[str, Any] | None = None,
+    execution_time: float | None = None,
+) -> str:
+    return serde.dumps(
+        {
+            "type": "status",
+            "run_id": run_id,
+            "status": status,
+            "progress": progress,
+            "error": error,
+            "execution_time": execution_time,
+        }
+    ).decode()
+
+
+def error_message(exc: SwitchyardError, *, run_id: str | None = None) -> str:
+    body: dict[str, Any] = {"type": "error", "message": exc.message, "code": exc.code.value}
+    if run_id is not None:
+        body["run_id"] = run_id
+    return serde.dumps(body).decode()
