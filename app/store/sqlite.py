@@ -33,8 +33,8 @@ import aiosqlite
 
 from app.errors import Conflict, RunNotFound, ThreadExists, ThreadNotFound
 from app.serde import dumps, loads
+from app.store._common import as_utc, check_page, check_search, contains, copy_json, json_filter
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread, ThreadStatus, utcnow
-from app.store.memory import as_utc, check_page, check_search, contains, copy_json, json_filter
 
 __all__ = ["SqliteRunStore", "SqliteThreadStore", "connect"]
 
