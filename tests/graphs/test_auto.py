@@ -202,16 +202,13 @@ async def test_auto_when_built_in_graphs_and_default_rules_then_publishing_runs_
 ) -> None:
     from graphs.models import OfflineChatModel
 
-    builtin = GraphRegistry.builtin_config()
-    builtins = GraphRegistry.from_config_files([builtin])
-    targets = {gid: builtins.description(gid) for gid in builtins.ids()}
-    router = build_router(RouterSettings(), targets)  # default rules/, no LLM
-    auto_spec = GraphSpec("auto", "graphs.auto:build_auto", builtin, "Routes to the others.")
-    registry = GraphRegistry(
-        [*(builtins.spec(gid) for gid in targets), auto_spec],
+    registry = GraphRegistry.from_config_files(
+        [GraphRegistry.builtin_config()],
         checkpointer=InMemorySaver(),
-        deps={"router": router, "model": OfflineChatModel(), "outbox": tmp_path},
+        deps={"model": OfflineChatModel(), "outbox": tmp_path},
     )
+    targets = {gid: registry.description(gid) for gid in registry.ids() if gid != "auto"}
+    registry.provide(router=build_router(RouterSettings(), targets))  # default rules/, no LLM
     auto = await registry.get("auto")
 
     published = await _events(auto, "请帮我发布一篇关于猫的文章", _thread("zh"))

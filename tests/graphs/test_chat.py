@@ -14,6 +14,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from graphs.chat import ChatState, build_chat
 from graphs.models import OfflineChatModel, make_chat_model
 from graphs.registry import GraphRegistry
+from routers.config import RouterSettings, build_router
 from tests.support.openai_server import OpenAIServer, Reply
 
 
@@ -79,8 +80,10 @@ async def test_builtin_config_when_loaded_then_chat_and_content_compile(tmp_path
         checkpointer=InMemorySaver(),
         deps={"model": OfflineChatModel(), "outbox": tmp_path},
     )
+    targets = {gid: registry.description(gid) for gid in registry.ids() if gid != "auto"}
+    registry.provide(router=build_router(RouterSettings(), targets))
     await registry.load_all()
-    assert registry.ids() == ["chat", "content"]
+    assert registry.ids() == ["chat", "content", "auto"]
     assert registry.failed == {}
     assert "conversation" in registry.description("chat")
     assert "publish" in registry.description("content")
