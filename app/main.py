@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app.assistants import AssistantResolver
-from app.endpoints import assistants, router, runs, system, threads, ws
+from app.endpoints import assistants, playground, router, runs, system, threads, ws
 from app.errors import SwitchyardError
 from app.events import MemoryEventLog
 from app.http import JSONResponse
@@ -76,6 +76,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
         Route("/rules/reload", router.reload_rules, methods=["POST"]),
+        *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
     ]
 
