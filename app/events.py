@@ -7,7 +7,7 @@ serialised once, framed many times.
 
 Ids have the shape of Redis stream ids, ``"<unix ms>-<seq>"``, so the memory
 backend and a Redis Streams backend can hand out the same kind of id.
-Invariants, for every backend:
+Invariants, for every backend (``tests/app/test_events.py`` checks them):
 
 * ids within a run are unique and strictly increasing (two events in the
   same millisecond get ``ms-0``, ``ms-1``; a clock that steps back does not
@@ -15,8 +15,21 @@ Invariants, for every backend:
 * ``read(run_id, after=X)`` yields exactly the events whose id is greater
   than ``X``, in order, then follows live events until the run's log is
   closed; a reader that starts after the close gets the retained tail;
-* an ``after`` older than the oldest retained event raises ``EventsExpired``
-  rather than silently skipping the gap.
+* a log keeps at most ``max_events`` events (the oldest are dropped) and is
+  forgotten ``retention_s`` after ``close``; reading a forgotten or unknown
+  log raises ``RunNotFound``;
+* a position that lies before a dropped event raises ``EventsExpired``
+  rather than silently skipping the gap: ``after`` older than the newest
+  dropped event, ``after=None`` once anything was dropped, or a reader that
+  fell behind the trimming while following live. ``from_oldest=True`` is
+  the explicit opt-out: start at the oldest retained event, whatever was
+  dropped before it (what a resumer that can re-synchronise wants).
+
+``resume`` is how transports read a log on behalf of a client: the plain
+``read`` while the history is there, and for ``delta`` streams whose history
+was trimmed, a re-synchronisation on the keyframes the executor repeats
+(see ``app.execution``), so the client's next delta of every namespace is a
+full state instead of a patch against something it never received.
 """
 
 from __future__ import annotations
@@ -24,13 +37,16 @@ from __future__ import annotations
 import asyncio
 import bisect
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import orjson
+
 from app.errors import EventsExpired, RunNotFound
 
-__all__ = ["Event", "EventLog", "MemoryEventLog", "parse_event_id"]
+__all__ = ["Event", "EventLog", "MemoryEventLog", "is_keyframe", "parse_event_id", "resume"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +65,12 @@ def parse_event_id(event_id: str) -> tuple[int, int]:
 
 
 class EventLog(Protocol):
+    @property
+    def max_events(self) -> int:
+        """Events retained per run. A writer that must stay recoverable after
+        trimming (delta keyframes) repeats its state at least this often."""
+        ...
+
     async def open(self, run_id: str) -> None:
         """Start an empty log for a run (idempotent)."""
         ...
@@ -61,11 +83,19 @@ class EventLog(Protocol):
         """No more events: readers finish once drained; retention starts."""
         ...
 
-    def read(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
-        """Replay after ``after`` (all if None), then follow live until closed."""
+    def read(
+        self, run_id: str, *, after: str | None = None, from_oldest: bool = False
+    ) -> AsyncIterator[Event]:
+        """Replay after ``after`` (all if None), then follow live until closed.
+
+        ``from_oldest`` starts at the oldest retained event instead of raising
+        ``EventsExpired`` for the start position (``after`` must be None).
+        """
         ...
 
-    async def delete(self, run_id: str) -> None: ...
+    async def delete(self, run_id: str) -> None:
+        """Forget the log now; live readers stop."""
+        ...
 
 
 @dataclass(slots=True)
@@ -73,41 +103,88 @@ class _RunLog:
     keys: list[tuple[int, int]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     dropped: int = 0  # events removed from the front by max_events
+    dropped_last: tuple[int, int] = (0, -1)  # key of the newest dropped event
     closed: bool = False
+    deleted: bool = False
     # Replaced on every append: readers wait on the current one, so waking
     # them costs one set() however many are listening, and nobody polls.
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     last: tuple[int, int] = (0, -1)
 
 
-class MemoryEventLog:
-    """Event log in process memory; bounded per run, expiring after close."""
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
 
-    def __init__(self, *, retention_s: float, max_events: int) -> None:
+
+class MemoryEventLog:
+    """Event log in process memory; bounded per run, expiring after close.
+
+    Expiry is lazy: a closed log's deadline is checked whenever the log is
+    looked up, and ``open``/``close`` sweep the logs whose deadline passed
+    (oldest first, so the sweep is amortised O(1)). No timer per run, and an
+    injected ``clock`` makes retention testable without waiting.
+    """
+
+    def __init__(
+        self,
+        *,
+        retention_s: float,
+        max_events: int,
+        clock: Callable[[], float] = time.monotonic,
+        wall_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
         self._logs: dict[str, _RunLog] = {}
         self._retention_s = retention_s
         self._max_events = max_events
-        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._clock = clock
+        self._wall_ms = wall_ms
+        # (deadline, run_id, log) in close order; deadlines never decrease
+        # because retention is one constant and the clock is monotonic.
+        self._expiry: deque[tuple[float, str, _RunLog]] = deque()
+
+    @property
+    def max_events(self) -> int:
+        return self._max_events
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        while self._expiry and self._expiry[0][0] <= now:
+            _, run_id, log = self._expiry.popleft()
+            if self._logs.get(run_id) is log:
+                del self._logs[run_id]
+
+    def _get(self, run_id: str) -> _RunLog | None:
+        log = self._logs.get(run_id)
+        if log is not None and log.closed and self._expiry:
+            self._sweep()
+            log = self._logs.get(run_id)
+        return log
 
     async def open(self, run_id: str) -> None:
-        self._logs.setdefault(run_id, _RunLog())
+        self._sweep()
+        if self._get(run_id) is None:
+            self._logs[run_id] = _RunLog()
 
     def _next_key(self, log: _RunLog) -> tuple[int, int]:
-        ms = time.time_ns() // 1_000_000
+        ms = self._wall_ms()
         last_ms, last_seq = log.last
         return (last_ms, last_seq + 1) if ms <= last_ms else (ms, 0)
 
     async def append(self, run_id: str, event: str, data: bytes) -> str:
-        log = self._logs.get(run_id)
+        log = self._get(run_id)
         if log is None:
             log = self._logs[run_id] = _RunLog()
-        key = self._next_key(log)
-        log.last = key
+        elif log.closed:
+            raise RuntimeError(f"event log of run {run_id} is closed; nothing may follow 'end'")
+        key = log.last = self._next_key(log)
         event_id = f"{key[0]}-{key[1]}"
         log.keys.append(key)
         log.events.append(Event(event_id, event, data))
         if len(log.events) > self._max_events:
             excess = len(log.events) - self._max_events
+            log.dropped_last = log.keys[excess - 1]
             del log.keys[:excess], log.events[:excess]
             log.dropped += excess
         self._notify(log)
@@ -119,28 +196,23 @@ class MemoryEventLog:
         log.changed = asyncio.Event()
 
     async def close(self, run_id: str) -> None:
-        log = self._logs.get(run_id)
+        log = self._get(run_id)
         if log is None or log.closed:
             return
         log.closed = True
         self._notify(log)
-        loop = asyncio.get_running_loop()
-        self._expiry[run_id] = loop.call_later(self._retention_s, self._expire, run_id)
-
-    def _expire(self, run_id: str) -> None:
-        self._expiry.pop(run_id, None)
-        self._logs.pop(run_id, None)
+        self._expiry.append((self._clock() + self._retention_s, run_id, log))
+        self._sweep()
 
     async def delete(self, run_id: str) -> None:
-        handle = self._expiry.pop(run_id, None)
-        if handle is not None:
-            handle.cancel()
         log = self._logs.pop(run_id, None)
-        if log is not None and not log.closed:
-            log.closed = True
+        if log is not None:
+            log.deleted = log.closed = True
             self._notify(log)
 
-    def _start_index(self, run_id: str, log: _RunLog, after: str | None) -> int:
+    def _start_index(self, run_id: str, log: _RunLog, after: str | None, oldest: bool) -> int:
+        if oldest:
+            return 0
         if after is None:
             if log.dropped:
                 raise EventsExpired(
@@ -148,31 +220,111 @@ class MemoryEventLog:
                 )
             return 0
         key = parse_event_id(after)
-        if log.dropped and (not log.keys or key < log.keys[0]):
-            # The client's position lies in the dropped prefix: resuming from
-            # the oldest retained event would silently skip events.
+        if log.dropped and key < log.dropped_last:
+            # Events newer than the client's position were dropped: resuming
+            # from the oldest retained one would silently skip them.
             raise EventsExpired(
                 f"events after {after} of run {run_id} are no longer retained; "
                 "re-read the thread state instead"
             )
         return bisect.bisect_right(log.keys, key)
 
-    async def read(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
-        log = self._logs.get(run_id)
+    async def read(
+        self, run_id: str, *, after: str | None = None, from_oldest: bool = False
+    ) -> AsyncIterator[Event]:
+        if from_oldest and after is not None:
+            raise ValueError("from_oldest reads start at the oldest event; do not pass 'after'")
+        log = self._get(run_id)
         if log is None:
             raise RunNotFound(f"no event log for run {run_id} (unknown or expired)")
-        position = self._start_index(run_id, log, after) + log.dropped
+        # ``position`` counts events from the start of the run, dropped ones
+        # included, so trimming while we wait cannot shift it.
+        position = self._start_index(run_id, log, after, from_oldest) + log.dropped
         while True:
             index = position - log.dropped
             if index < 0:
-                raise EventsExpired(f"reader of run {run_id} fell behind the retained events")
-            pending = log.events[index:]
+                raise EventsExpired(
+                    f"reader of run {run_id} fell behind: {-index} events were dropped "
+                    "before it read them"
+                )
+            pending = log.events[index:]  # a copy: appends while we yield stay ours
             for event in pending:
                 yield event
             position += len(pending)
-            if log.closed and position - log.dropped >= len(log.events):
+            if position - log.dropped < len(log.events):
+                continue
+            if log.closed:
+                return  # drained a closed (or deleted) log
+            await log.changed.wait()
+
+
+_KEYFRAME_PREFIX = b'{"ops":[{"op":"replace","path":"","value":'
+
+
+def is_keyframe(data: bytes) -> bool:
+    """Whether a ``delta`` event's data starts with a replacement of the whole state."""
+    if not data.startswith(b'{"ops":[{'):
+        return False
+    if data.startswith(_KEYFRAME_PREFIX):  # how app.delta spells it: no parse needed
+        return True
+    ops = orjson.loads(data).get("ops") or []
+    first = ops[0] if ops else {}
+    return bool(first.get("op") == "replace" and first.get("path") == "")
+
+
+def _is_delta(name: str) -> bool:
+    return name == "delta" or name.startswith("delta|")
+
+
+async def resume(
+    log: EventLog, run_id: str, *, after: str | None = None, delta: bool = False
+) -> AsyncIterator[Event]:
+    """The run's events after ``after``, then live; never a silent gap.
+
+    While the log holds everything after ``after`` this is ``log.read``. When
+    it does not (``EventsExpired``, at the start or because the reader fell
+    behind), a stream without ``delta`` gets the ``EventsExpired`` raised to
+    its transport, which reports it as an ``error`` event. A ``delta`` stream
+    (``delta=True``) is re-synchronised instead: reading on from the oldest
+    retained event, each delta namespace (``delta``, ``delta|<ns>``) is
+    withheld until its next keyframe, and is forwarded from there on; other
+    events are forwarded as they come. If the run ends before the root
+    namespace got a keyframe, ``EventsExpired`` is raised (the client cannot
+    know the final state) instead of yielding ``end``. Event ids stay strictly
+    increasing across the switch.
+    """
+    last: tuple[int, int] | None = parse_event_id(after) if after is not None else None
+    try:
+        async for event in log.read(run_id, after=after):
+            last = parse_event_id(event.id)
+            yield event
+        return
+    except EventsExpired:
+        if not delta:
+            raise
+    while True:  # once per gap: a re-synchronising reader may fall behind too
+        synced: set[str] = set()
+        unrecoverable = False
+        try:
+            async for event in log.read(run_id, from_oldest=True):
+                key = parse_event_id(event.id)
+                if last is not None and key <= last:
+                    continue
+                if _is_delta(event.event) and event.event not in synced:
+                    if not is_keyframe(event.data):
+                        continue  # a patch against a state the client never got
+                    synced.add(event.event)
+                if event.event == "end" and "delta" not in synced:
+                    unrecoverable = True
+                    break
+                last = key
+                yield event
+            else:
                 return
-            if position - log.dropped >= len(log.events):
-                await log.changed.wait()
-            if self._logs.get(run_id) is not log:
-                return  # deleted while we waited
+        except EventsExpired:
+            continue
+        if unrecoverable:
+            raise EventsExpired(
+                f"the delta history of run {run_id} is no longer retained and the run ended "
+                "without a later keyframe; re-read the thread state"
+            )

@@ -7,11 +7,17 @@ Wire names: the event is the stream mode (``messages-tuple`` is sent as
 ``messages``), and a subgraph's event is ``mode|<node>:<task_id>`` (one
 ``|``-separated segment per nesting level). ``delta`` is computed here from
 the ``values`` snapshots of each namespace, one encoder per namespace.
+
+Keyframes: besides the first delta of each namespace, every namespace's first
+delta after each ``keyframe_every`` events is a keyframe (the full state), so
+a reader whose history was trimmed from the event log can re-synchronise from
+the log alone (``app.events.resume``). ``RunManager`` sets the interval to half
+the log's ``max_events``; with the default log size that is never in practice.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +25,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
-from app.delta import DeltaEncoder
+from app.delta import DeltaEncoder, Op
 from app.schemas import CommandBody, RunCreate
 
 __all__ = ["GraphRun", "build_config", "build_input"]
@@ -92,7 +98,10 @@ class GraphRun:
     body: RunCreate
     config: RunnableConfig
     output: Any = None
+    keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
+    _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
+    _emitted: int = 0
 
     @property
     def requested(self) -> list[str]:
@@ -106,23 +115,33 @@ class GraphRun:
         return sorted(modes)
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
+        async for item in self._events():
+            self._emitted += 1
+            yield item
+
+    async def _events(self) -> AsyncIterator[tuple[str, Any]]:
         requested = self.requested
         wants_values = "values" in requested
         wants_delta = "delta" in requested
         wants_messages = "messages-tuple" in requested or "messages" in requested
         forward = {m for m in self._graph_modes() if m not in ("values", "messages")}
         subgraphs = self.body.stream_subgraphs
+        # Subgraph streaming costs ~15% of a small graph's run; without it
+        # LangGraph yields exactly the root events (checked for every mode),
+        # so it is only asked for when some subgraph event can be forwarded.
+        nested = subgraphs or wants_messages
         stream = self.graph.astream(
             build_input(self.body),
             self.config,
             stream_mode=self._graph_modes(),  # type: ignore[arg-type]
-            subgraphs=True,
+            subgraphs=nested,
             interrupt_before=self.body.interrupt_before,
             interrupt_after=self.body.interrupt_after,
             context=self.body.context,
             durability=self.body.durability,
         )
-        async for namespace, mode, chunk in stream:
+        async for part in stream:
+            namespace, mode, chunk = part if nested else ((), *part)
             ns: tuple[str, ...] = tuple(namespace)
             if ns and not subgraphs:
                 if mode != "messages":
@@ -137,16 +156,21 @@ class GraphRun:
                 if wants_values:
                     yield "values" + suffix, chunk
                 if wants_delta:
-                    yield "delta" + suffix, {"ops": self._encoder(ns).encode(chunk)}
+                    yield "delta" + suffix, {"ops": self._delta(ns, chunk)}
             elif mode == "messages":
                 if wants_messages:
                     yield "messages" + suffix, list(chunk)
             elif mode in forward:
                 yield _WIRE_NAME.get(mode, mode) + suffix, chunk
 
-    def _encoder(self, ns: Sequence[str]) -> DeltaEncoder:
-        key = tuple(ns)
-        encoder = self._encoders.get(key)
+    def _delta(self, ns: tuple[str, ...], state: Any) -> list[Op]:
+        epoch = self._emitted // self.keyframe_every if self.keyframe_every > 0 else 0
+        encoder = self._encoders.get(ns)
         if encoder is None:
-            encoder = self._encoders[key] = DeltaEncoder()
-        return encoder
+            encoder = self._encoders[ns] = DeltaEncoder()
+            self._keyframed[ns] = epoch
+            return encoder.encode(state)  # the first encode is a keyframe
+        if self._keyframed[ns] < epoch:
+            self._keyframed[ns] = epoch
+            return encoder.keyframe(state)
+        return encoder.encode(state)

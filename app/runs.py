@@ -15,15 +15,26 @@ Scheduling, in one picture::
 * Every run ends with exactly one terminal status (success, error, timeout,
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
+
+Stateless runs get a temporary thread, deleted when they end (unless
+``on_completion="keep"``). The runs of the last ``_RECENT_STATELESS`` of them
+stay findable (``find``) so a client can still resume their stream from the
+event log after the records are gone. An *ephemeral* run (``create(...,
+ephemeral=True)``, for callers that take the result inline such as batch
+items) skips persistence altogether: no thread or run record, no checkpoints
+(the graph runs without a checkpointer), and its event log is deleted when it
+ends. It is otherwise the same path: same scheduler, executor and outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +64,9 @@ __all__ = ["RunManager", "RunOutcome"]
 
 log = logging.getLogger("switchyard.runs")
 
+# Finished stateless runs remembered for stream resumption (a few MB at most).
+_RECENT_STATELESS = 10_000
+
 
 @dataclass
 class RunOutcome:
@@ -73,6 +87,7 @@ class _Handle:
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None
     cancel_action: str | None = None
+    ephemeral: bool = False
 
 
 class RunManager:
@@ -96,13 +111,34 @@ class RunManager:
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._input_keys: dict[str, frozenset[str] | None] = {}
+        self._recent: OrderedDict[str, Run] = OrderedDict()
+        # Half the log: a trimmed delta stream always finds a keyframe to resume on.
+        self._keyframe_every = max(1, events.max_events // 2)
 
     # -- creation -----------------------------------------------------------
 
-    async def create(self, body: RunCreate, *, thread_id: str | None) -> Run:
-        """Validate, persist and schedule a run; returns it while pending."""
+    async def create(
+        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
+    ) -> Run:
+        """Validate, persist and schedule a run; returns it while pending.
+
+        ``ephemeral`` (stateless only, not with ``on_completion="keep"``): persist
+        nothing, see the module docstring; the result is only had via ``wait``.
+        """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
         await self._check_input(graph_id, body)
+        if ephemeral:
+            if thread_id is not None or body.on_completion == "keep":
+                raise ValueError("only stateless runs that are not kept can be ephemeral")
+            run = Run(
+                run_id=str(uuid.uuid4()),
+                thread_id=str(uuid.uuid4()),
+                assistant_id=assistant_id,
+                metadata=self._run_metadata(graph_id, body),
+            )
+            handle = _Handle(run=run, body=body, graph_id=graph_id, stateless=True)
+            handle.ephemeral = True
+            return await self._schedule(handle)
         stateless = thread_id is None
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
@@ -123,21 +159,28 @@ class RunManager:
                 await threads.update(thread_id, metadata=owner)
 
         restart_from = await self._apply_multitask(thread_id, body)
-        metadata = dict(body.metadata or {})
-        if self._model_label and "model" in self._registry.injected.get(graph_id, ()):
-            metadata["model"] = self._model_label  # which LLM answered, offline or not
         run = Run(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
             assistant_id=assistant_id,
-            metadata=metadata,
+            metadata=self._run_metadata(graph_id, body),
             multitask_strategy=body.multitask_strategy,
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        await self._events.open(run.run_id)
         handle = _Handle(run=run, body=body, graph_id=graph_id, stateless=stateless)
         handle.start_checkpoint_id = restart_from
+        return await self._schedule(handle)
+
+    def _run_metadata(self, graph_id: str, body: RunCreate) -> dict[str, Any]:
+        metadata = dict(body.metadata or {})
+        if self._model_label and "model" in self._registry.injected.get(graph_id, ()):
+            metadata["model"] = self._model_label  # which LLM answered, offline or not
+        return metadata
+
+    async def _schedule(self, handle: _Handle) -> Run:
+        run = handle.run
+        await self._events.open(run.run_id)
         self._handles[run.run_id] = handle
         handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
         return run
@@ -194,9 +237,10 @@ class RunManager:
     async def _drive(self, handle: _Handle) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
-        lock = self._thread_lock(run.thread_id)
+        # An ephemeral run's thread is its own: there is nobody to queue behind.
+        lock = None if handle.ephemeral else self._thread_lock(run.thread_id)
         try:
-            async with lock:
+            async with lock or contextlib.nullcontext():
                 if handle.body.after_seconds:
                     # A scheduled start, as the API asks; not synchronisation.
                     await asyncio.sleep(handle.body.after_seconds)
@@ -212,15 +256,22 @@ class RunManager:
             outcome = RunOutcome(status="error", error=error_body(exc))
         finally:
             await self._finish(handle, outcome)
-            if not lock.locked() and lock is self._thread_locks.get(run.thread_id):
+            if lock is None:
+                pass
+            elif not lock.locked() and lock is self._thread_locks.get(run.thread_id):
                 self._thread_locks.pop(run.thread_id, None)
 
     async def _execute(self, handle: _Handle) -> RunOutcome:
         run, body = handle.run, handle.body
         started = time.perf_counter()
-        await self._storage.runs.set_status(run.run_id, "running")
-        await self._storage.threads.update(run.thread_id, status="busy")
-        graph = await self._registry.get(handle.graph_id)
+        if handle.ephemeral:
+            # Without a checkpointer nothing of the run outlives it, and no
+            # storage round trip is spent on state nobody will read.
+            graph = await self._registry.get_subgraph(handle.graph_id)
+        else:
+            await self._storage.runs.set_status(run.run_id, "running")
+            await self._storage.threads.update(run.thread_id, status="busy")
+            graph = await self._registry.get(handle.graph_id)
         config = build_config(
             body,
             thread_id=run.thread_id,
@@ -232,7 +283,9 @@ class RunManager:
         if handle.start_checkpoint_id is None:
             handle.start_checkpoint_id = await _latest_checkpoint_id(graph, config)
         await self._emit(run.run_id, "metadata", {"run_id": run.run_id, "attempt": 1})
-        graph_run = GraphRun(graph=graph, body=body, config=config)
+        graph_run = GraphRun(
+            graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
+        )
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 async for name, payload in graph_run.events():
@@ -250,7 +303,8 @@ class RunManager:
             error = error_body(exc)
         if error is not None:
             await self._emit(run.run_id, "error", error)
-        await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
+        if not handle.ephemeral:
+            await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
         return RunOutcome(
             status=status,
             output=graph_run.output,
@@ -277,17 +331,38 @@ class RunManager:
         run = handle.run
         handle.outcome = outcome
         try:
-            if handle.cancel_action == "rollback":
+            if handle.ephemeral:
+                pass  # nothing was persisted
+            elif handle.cancel_action == "rollback":
                 await self._storage.runs.delete(run.run_id)
             else:
                 await self._storage.runs.set_status(run.run_id, outcome.status)
-            if handle.stateless and handle.body.on_completion != "keep":
+            if handle.stateless and not handle.ephemeral and handle.body.on_completion != "keep":
                 await self._delete_thread_data(run.thread_id)
+                self._remember(dataclasses.replace(run, status=outcome.status))
         finally:
             await self._emit(run.run_id, "end", None)
             await self._events.close(run.run_id)
+            if handle.ephemeral:
+                await self._events.delete(run.run_id)  # nobody can ask for it
             handle.done.set()
             self._handles.pop(run.run_id, None)
+
+    def _remember(self, run: Run) -> None:
+        self._recent[run.run_id] = run
+        if len(self._recent) > _RECENT_STATELESS:
+            self._recent.popitem(last=False)
+
+    async def find(self, thread_id: str, run_id: str) -> Run | None:
+        """The run on that thread: its record, or, for a finished stateless run
+        whose records were deleted, what it was when it ended (so its stream
+        can still be resumed from the event log). Ephemeral runs are not found."""
+        run = await self._storage.runs.get(run_id, thread_id=thread_id)
+        if run is None:
+            recent = self._recent.get(run_id)
+            if recent is not None and recent.thread_id == thread_id:
+                return dataclasses.replace(recent)
+        return run
 
     async def _delete_thread_data(self, thread_id: str) -> None:
         await self._storage.runs.delete_thread(thread_id)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import InvalidInput, RunNotFound, ThreadNotFound
-from app.events import parse_event_id
+from app.events import parse_event_id, resume
 from app.http import JSONResponse, parse_body, query_bool, query_int
 from app.runs import RunManager
 from app.schemas import RunCreate
@@ -51,8 +51,11 @@ async def create_background(request: Request) -> Response:
 async def create_stream(request: Request) -> Response:
     stateless = "thread_id" not in request.path_params
     services, body, run = await _create(request, stateless=stateless)
+    # ``resume`` rather than a plain read: a delta stream whose reader fell
+    # behind the log's trimming re-synchronises on a keyframe.
+    delta = "delta" in body.stream_modes
     return event_stream_response(
-        services.runs.read_events(run.run_id),
+        resume(services.events, run.run_id, delta=delta),
         sse=services.settings.sse,
         headers=run_stream_headers(run.thread_id, run.run_id),
         on_disconnect=_on_disconnect(services.runs, run, body.on_disconnect),
@@ -133,9 +136,20 @@ async def join(request: Request) -> Response:
     )
 
 
+def _streams_delta(run: Run) -> bool:
+    modes = run.kwargs.get("stream_mode", "values")
+    return "delta" in ([modes] if isinstance(modes, str) else modes)
+
+
 async def join_stream(request: Request) -> Response:
     services = _services(request)
-    run = await _run(services, request)
+    thread_id = request.path_params["thread_id"]
+    run_id = request.path_params["run_id"]
+    # ``find``, not the store: a finished stateless run has lost its record,
+    # but the SDK reconnects to exactly this URL and its events are retained.
+    run = await services.runs.find(thread_id, run_id)
+    if run is None:
+        raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
     # EventSource sends the header by itself; the query form is for clients
     # that cannot set headers.
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
@@ -148,7 +162,7 @@ async def join_stream(request: Request) -> Response:
             raise InvalidInput(str(exc)) from None
     cancel = query_bool(request, "cancel_on_disconnect")
     return event_stream_response(
-        services.runs.read_events(run.run_id, after=last_event_id),
+        resume(services.events, run.run_id, after=last_event_id, delta=_streams_delta(run)),
         sse=services.settings.sse,
         headers=run_stream_headers(run.thread_id, run.run_id),
         on_disconnect=_on_disconnect(services.runs, run, "cancel" if cancel else "continue"),
