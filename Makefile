@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-peers clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,22 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
+# One table, one run: Switchyard beside in-process LangGraph (tests/bench/suite.py).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# The peer servers live in their own venv, never in the project's dependencies.
+PEERS_VENV  ?= .bench-peers-venv
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet 'langgraph-cli[inmem]' langserve fastapi 'uvicorn[standard]' sse-starlette
+	touch $(PEERS_STAMP)
+
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python -m tests.bench --peers --peers-venv $(PEERS_VENV)
 
 clean:
 	rm -rf $(VENV) .switchyard .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""``make bench-peers``: LangServe and ``langgraph dev`` beside Switchyard (see ``suite``)."""
