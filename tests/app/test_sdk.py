@@ -233,5 +233,7 @@ async def test_run_metadata_when_graph_uses_the_model_then_names_it(sdk: LangGra
         thread["thread_id"], "chat", input={"messages": [{"role": "user", "content": "hi"}]}
     )
     steps = await sdk.runs.create(None, "steps", input={}, on_completion="keep")
-    assert chat["metadata"]["model"] == "switchyard-offline"
-    assert "model" not in steps["metadata"]
+    chat_metadata: Any = chat["metadata"]
+    steps_metadata: Any = steps["metadata"]
+    assert chat_metadata["model"] == "switchyard-offline"
+    assert "model" not in steps_metadata
