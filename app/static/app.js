@@ -91,10 +91,13 @@ function compareIds(a, b) {
 
 // -- the connection pill ------------------------------------------------------
 
+// state is what the page says; readyState is the EventSource's own
+// (0 connecting, 1 open, 2 closed), kept next to it so neither can drift.
 const connection = {
-  set(state, label = state) {
+  set(state, source) {
     $("#connection").dataset.state = state;
-    $("#conn-status").textContent = label;
+    $("#connection").dataset.readyState = source ? String(source.readyState) : "";
+    $("#conn-status").textContent = state;
   },
 };
 
@@ -261,7 +264,7 @@ class RunFollower {
 
   start() {
     this.source = new EventSource(this.url);
-    connection.set("connecting");
+    connection.set("connecting", this.source);
     this.source.addEventListener("open", () => this.opened());
     // "error" is both the browser's connection error (a plain Event) and the
     // server's error event (a MessageEvent): see receive().
@@ -288,13 +291,13 @@ class RunFollower {
     if (this.opens > 1) {
       this.panels.note([], "reconnected", `resuming after event ${this.lastId ?? "(none)"}`);
     }
-    connection.set("open");
+    connection.set("open", this.source);
   }
 
   connectionError() {
     if (this.finished) return;
     if (this.source.readyState === EventSource.CONNECTING) {
-      connection.set("reconnecting");
+      connection.set("reconnecting", this.source);
     } else {
       this.finish("closed", "the stream failed and the browser gave up on it");
     }
@@ -405,7 +408,7 @@ class RunFollower {
     this.finished = true;
     this.source.close();
     this.showAge();
-    connection.set(state);
+    connection.set(state, this.source);
     if (problem) banner.show(problem);
     this.onDone();
   }

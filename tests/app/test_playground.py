@@ -80,9 +80,11 @@ def _run(page: Page, graph_id: str, text: str, *, mode: str = "message") -> None
 
 
 def _wait_finished(page: Page, status: str = "success") -> None:
-    expect(page.locator("#connection")).to_have_attribute(
-        "data-state", "closed", timeout=RUN_TIMEOUT_MS
-    )
+    connection = page.locator("#connection")
+    expect(connection).to_have_attribute("data-state", "closed", timeout=RUN_TIMEOUT_MS)
+    # The page closed its EventSource itself; otherwise the browser would
+    # reconnect to the finished run forever.
+    expect(connection).to_have_attribute("data-ready-state", "2")
     expect(page.locator("#run-status")).to_have_text(status, timeout=RUN_TIMEOUT_MS)
 
 
@@ -271,14 +273,24 @@ def _chat_behind_proxies(openai_server: OpenAIServer, tmp_path: Path) -> Iterato
 
 
 def _cut_mid_run_and_resume(page: Page, net: _Topology) -> tuple[str, str]:
-    """Run chat; cut the stream inside the third token event while the model is
-    frozen after four words; wait for the browser to reconnect by itself, then
-    let the model finish. Returns (thread id, run id)."""
+    """Run chat and drop the browser's stream mid-run, in the middle of an event.
+
+    The gate freezes the model after four words, so the run is in progress
+    until the test releases it. The SSE proxy passes the first two token
+    events and half of the third (its ``id:`` line), then cuts the connection:
+    the browser must resume after the second token by itself. The model is
+    released only once the browser has reconnected, so the resumed stream is
+    a replay (tokens three to five) followed by the live tail.
+    Returns (thread id, run id).
+    """
     net.llm_gate.hold_at(b'"content": "echo')
-    net.sse_proxy.cut_after(b"event: messages", 3)
+    net.sse_proxy.hold_at(b"event: messages", 3)
     _run(page, "chat", WORDS)
     assert net.llm_gate.holding.wait(10), "the model's answer never reached the gate"
-    assert net.sse_proxy.cut_done.wait(10), "the stream was never cut"
+    assert net.sse_proxy.holding.wait(10), "the third token event never reached the proxy"
+    # Token one is the empty role chunk; token two ("alpha ") is on screen.
+    expect(page.locator("#output .token")).to_have_count(1)
+    net.sse_proxy.cut()
     expect(page.locator("#reconnects")).to_have_text("1", timeout=RUN_TIMEOUT_MS)
     expect(page.locator("#connection")).to_have_attribute("data-state", "open")
     thread_id, run_id = _ids(page)
@@ -287,6 +299,11 @@ def _cut_mid_run_and_resume(page: Page, net: _Topology) -> tuple[str, str]:
     net.llm_gate.release()
     _wait_finished(page)
     return thread_id, run_id
+
+
+def _second_token(replayed: list[tuple[str, str]]) -> int:
+    """Position in the run's events of the last one the browser had before the cut."""
+    return [i for i, (_, name) in enumerate(replayed) if name == "messages"][1]
 
 
 def _only_the_cut_was_reported(console: ConsoleErrors, run_id: str) -> None:
@@ -307,15 +324,15 @@ def test_stream_when_connection_drops_mid_run_then_browser_resumes_without_gap_o
         streams = net.sse_proxy.requests_to(f"/runs/{run_id}/stream")
         values = _thread_values(net.server.url, thread_id)
 
-    # The browser reconnected once, with the id of the last complete event
-    # before the cut: the one before the third token event.
+    # The browser reconnected once, by itself, with the id of the last event
+    # it had received whole (the half event's id line must not count).
+    resumed_after = replayed[_second_token(replayed)][0]
     assert len(streams) == 2
     assert "last-event-id" not in streams[0].headers
-    token_positions = [i for i, (_, name) in enumerate(replayed) if name == "messages"]
-    last_complete = replayed[token_positions[2] - 1][0]
-    assert streams[1].headers["last-event-id"] == last_complete
-    note = page.locator('#timeline li.note[data-kind="reconnected"] .detail')
-    expect(note).to_have_text(f"resuming after event {last_complete}")
+    assert streams[1].headers["last-event-id"] == resumed_after
+    expect(page.locator('#timeline li.note[data-kind="reconnected"] .detail')).to_have_text(
+        f"resuming after event {resumed_after}"
+    )
 
     # No gap, no duplicate: the page holds exactly the run's events, in order.
     assert _page_events(page) == replayed
@@ -339,8 +356,8 @@ def test_stream_when_resume_replays_seen_events_then_page_drops_them_by_id(
         replayed = _replayed_events(net.server.url, thread_id, run_id)
         values = _thread_values(net.server.url, thread_id)
 
-    seen_before_cut = [i for i, (_, name) in enumerate(replayed) if name == "messages"][2]
-    expect(page.locator("#dup-count")).to_have_text(str(seen_before_cut))
+    # Everything the page had before the cut comes again, and is dropped.
+    expect(page.locator("#dup-count")).to_have_text(str(_second_token(replayed) + 1))
     assert _page_events(page) == replayed
     assert _tokens(page) == WORDS
     assert _page_state(page) == values  # no delta applied twice

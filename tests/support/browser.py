@@ -8,22 +8,18 @@
   flags; :class:`ConsoleErrors` records what a page reports as errors.
 * :class:`FaultyProxy` is a loopback TCP proxy between a client (the browser,
   or the server's LLM client) and an upstream server, in its own thread. It
-  records every request head it forwards and can inject two faults into the
-  upstream → client direction, each once:
+  records every request head it forwards and injects faults, each once:
 
-  - ``cut_after(marker, count)``: forward bytes up to the end of the
-    ``count``-th occurrence of ``marker`` on one connection, then drop that
-    connection (RST to both sides). With an SSE marker such as
-    ``b"event: messages"`` this cuts the stream in the middle of an event.
-  - ``hold_at(marker)``: forward bytes up to the marker's first occurrence,
-    then hold everything after it until :meth:`FaultyProxy.release`. In front
-    of an LLM server this freezes a run mid-answer, deterministically.
-
-  and one into the client → upstream direction, once:
-
-  - ``rewrite_request(pattern, replacement)``: ``re.sub`` on the first read
-    that matches (request heads arrive whole in one read on loopback), e.g.
-    to drop a reconnecting browser's ``Last-Event-ID`` header.
+  - ``hold_at(marker, count)``: in the upstream → client direction, forward
+    bytes up to the start of the ``count``-th occurrence of ``marker`` on a
+    connection, then hold the rest until the test decides: ``release()``
+    forwards it and carries on; ``cut()`` drops it and closes the connection
+    (the client gets EOF in the middle of the body). With an SSE marker such
+    as ``b"event: messages"`` the client is left holding half an event (its
+    ``id:`` line). In front of an LLM server a hold freezes a run mid-answer.
+  - ``rewrite_request(pattern, replacement)``: in the client → upstream
+    direction, ``re.sub`` on the first read that matches (request heads arrive
+    whole in one read on loopback), e.g. to drop a ``Last-Event-ID`` header.
 """
 
 from __future__ import annotations
@@ -165,47 +161,54 @@ class FaultyProxy:
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
         self.requests: list[RequestHead] = []
-        self.cut_done = threading.Event()
         self.holding = threading.Event()
-        self._lock = threading.Lock()
-        self._cut: tuple[bytes, int] | None = None
-        self._hold: bytes | None = None
-        self._rewrite: tuple[re.Pattern[bytes], bytes] | None = None
+        self.cut_done = threading.Event()
         self.rewritten = threading.Event()
+        self._lock = threading.Lock()
+        self._hold: tuple[bytes, int] | None = None
+        self._rewrite: tuple[re.Pattern[bytes], bytes] | None = None
+        self._decision: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._released: asyncio.Event | None = None
+        self._decided: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cut_after(self, marker: bytes, count: int = 1) -> None:
+    def hold_at(self, marker: bytes, count: int = 1) -> None:
         with self._lock:
-            self._cut = (marker, count)
+            self._hold = (marker, count)
 
-    def hold_at(self, marker: bytes) -> None:
-        with self._lock:
-            self._hold = marker
+    def release(self) -> None:
+        """Forward what is held and carry on."""
+        self._decide("release")
+
+    def cut(self) -> None:
+        """Drop what is held and close that connection."""
+        self._decide("cut")
 
     def rewrite_request(self, pattern: bytes, replacement: bytes) -> None:
         with self._lock:
             self._rewrite = (re.compile(pattern), replacement)
 
-    def release(self) -> None:
-        assert self._loop is not None
-        assert self._released is not None
-        self._loop.call_soon_threadsafe(self._released.set)
-
     def requests_to(self, suffix: str) -> list[RequestHead]:
         with self._lock:
             return [r for r in self.requests if r.path.split("?")[0].endswith(suffix)]
+
+    def _decide(self, decision: str) -> None:
+        assert self.holding.is_set(), "nothing is held"
+        with self._lock:
+            self._decision = decision
+        assert self._loop is not None
+        assert self._decided is not None
+        self._loop.call_soon_threadsafe(self._decided.set)
 
     # -- inside the proxy's loop --
 
     async def serve(self, ready: threading.Event) -> None:
         self._loop = asyncio.get_running_loop()
-        self._released = asyncio.Event()
+        self._decided = asyncio.Event()
         self._stop = asyncio.Event()
         connections: set[asyncio.Task[None]] = set()
 
@@ -215,6 +218,10 @@ class FaultyProxy:
             connections.add(task)
             try:
                 await self._connection(reader, writer)
+            except asyncio.CancelledError:
+                # Shutdown cancels open connections. Ending normally keeps
+                # asyncio's start_server callback from logging the cancel.
+                pass
             finally:
                 connections.discard(task)
 
@@ -242,10 +249,9 @@ class FaultyProxy:
         except OSError:
             client_w.transport.abort()
             return
-        writers = (client_w, upstream_w)
         pumps = [
             asyncio.create_task(self._pump_up(client_r, upstream_w)),
-            asyncio.create_task(self._pump_down(upstream_r, client_w, writers)),
+            asyncio.create_task(self._pump_down(upstream_r, client_w, upstream_w)),
         ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -253,7 +259,7 @@ class FaultyProxy:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
-            for writer in writers:
+            for writer in (client_w, upstream_w):
                 writer.close()
                 with contextlib.suppress(OSError, asyncio.CancelledError):
                     await writer.wait_closed()
@@ -268,10 +274,7 @@ class FaultyProxy:
                     if hits:
                         self._rewrite = None
                         self.rewritten.set()
-            found = heads.feed(data)
-            if found:
-                with self._lock:
-                    self.requests.extend(found)
+                self.requests.extend(heads.feed(data))
             writer.write(data)
             await writer.drain()
 
@@ -279,57 +282,51 @@ class FaultyProxy:
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        writers: tuple[asyncio.StreamWriter, ...],
+        upstream: asyncio.StreamWriter,
     ) -> None:
-        # Faults are looked up on every read, not when the connection opened:
+        # The hold is looked up on every read, not when the connection opened:
         # a browser may send the request to fault on a reused keep-alive
-        # connection. Markers are counted from the moment a fault is armed.
-        cut_scan: _Scanner | None = None
-        hold_scan: _Scanner | None = None
+        # connection. Markers are counted from the moment the hold is armed.
+        scan: _Scanner | None = None
         while data := await reader.read(65536):
             with self._lock:
-                cut, hold = self._cut, self._hold
-            if cut is not None:
-                if cut_scan is None or cut_scan.marker != cut[0]:
-                    cut_scan = _Scanner(cut[0])
-                start = cut_scan.feed(data)
-                if len(cut_scan.found) >= cut[1] and self._claim_cut(cut):
-                    end = cut_scan.found[cut[1] - 1] + len(cut[0]) - start
-                    writer.write(data[:end])
-                    await writer.drain()
-                    for each in writers:
-                        each.transport.abort()
-                    self.cut_done.set()
-                    return
+                hold = self._hold
             if hold is not None:
-                if hold_scan is None or hold_scan.marker != hold:
-                    hold_scan = _Scanner(hold)
-                start = hold_scan.feed(data)
-                if hold_scan.found and self._claim_hold(hold):
-                    before = max(0, hold_scan.found[0] - start)
+                marker, count = hold
+                if scan is None or scan.marker != marker:
+                    scan = _Scanner(marker)
+                start = scan.feed(data)
+                if len(scan.found) >= count and self._claim_hold(hold):
+                    before = max(0, scan.found[count - 1] - start)
                     writer.write(data[:before])
                     await writer.drain()
-                    self.holding.set()
-                    assert self._released is not None
-                    await self._released.wait()
+                    if await self._held() == "cut":
+                        # EOF after every byte forwarded so far. Not a reset:
+                        # a reset can make the client's kernel discard bytes
+                        # it has not read yet, and the cut would move.
+                        writer.close()
+                        upstream.transport.abort()
+                        self.cut_done.set()
+                        return
                     data = data[before:]
             writer.write(data)
             await writer.drain()
 
-    def _claim_cut(self, cut: tuple[bytes, int]) -> bool:
-        """True for the one connection that gets to apply the armed cut."""
-        with self._lock:
-            if self._cut != cut:
-                return False
-            self._cut = None
-            return True
-
-    def _claim_hold(self, hold: bytes) -> bool:
+    def _claim_hold(self, hold: tuple[bytes, int]) -> bool:
+        """True for the one connection that gets to apply the armed hold."""
         with self._lock:
             if self._hold != hold:
                 return False
             self._hold = None
             return True
+
+    async def _held(self) -> str | None:
+        assert self._decided is not None
+        self._decided.clear()
+        self.holding.set()
+        await self._decided.wait()
+        with self._lock:
+            return self._decision
 
 
 @contextlib.contextmanager
