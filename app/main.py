@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app.assistants import AssistantResolver
-from app.endpoints import assistants, playground, router, runs, system, threads, ws
+from app.endpoints import assistants, batch, playground, router, runs, system, threads, ws
 from app.errors import SwitchyardError
 from app.events import MemoryEventLog
 from app.http import JSONResponse
@@ -78,6 +78,9 @@ def routes() -> list[BaseRoute]:
         Route("/rules/reload", router.reload_rules, methods=["POST"]),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
+        Route("/runs/batch", batch.create, methods=["POST"]),
+        Route("/runs/batch/wait", batch.wait, methods=["POST"]),
+        Route("/runs/batch/stream", batch.stream, methods=["POST"]),
     ]
 
 

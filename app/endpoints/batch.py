@@ -1,0 +1,69 @@
+"""Batch endpoints: thin handlers over ``app.batch`` (the body shape is documented there).
+
+* ``POST /runs/batch``         → ``[Run, ...]`` at once; the runs proceed in the background.
+* ``POST /runs/batch/wait``    → ``{"results": [...]}`` in input order, ``\\n`` keep-alives
+  before it.
+* ``POST /runs/batch/stream``  → SSE ``result`` per item as it ends, heartbeats, then
+  ``end`` with ``{"total": n, "by_status": {...}}``.
+
+Leaving early (the client disconnects) cancels a ``/wait`` or ``/stream``
+batch's unfinished items: their results could no longer be delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import serde
+from app.batch import Batch, BatchRunner, parse_batch, summary
+from app.errors import InvalidInput
+from app.events import Event
+from app.http import JSONResponse, read_json
+from app.services import Services
+from app.streaming import event_stream_response, waiting_json_response
+
+__all__ = ["create", "stream", "wait"]
+
+
+async def _batch(request: Request, *, options: bool = True) -> tuple[Services, Batch]:
+    services: Services = request.app.state.services
+    data = await read_json(request, max_bytes=services.settings.runs.max_body_bytes)
+    if data is None:
+        raise InvalidInput("batch body is missing; send an array of run bodies")
+    return services, parse_batch(data, services.settings.runs, options=options)
+
+
+async def create(request: Request) -> Response:
+    services, batch = await _batch(request, options=False)
+    runs = await BatchRunner(services.runs).start(batch)
+    return JSONResponse([run.to_json() for run in runs])
+
+
+async def wait(request: Request) -> Response:
+    services, batch = await _batch(request)
+
+    async def answer() -> dict[str, object]:
+        results = await BatchRunner(services.runs).results_in_order(batch)
+        return {"results": [result.to_json() for result in results]}
+
+    return waiting_json_response(answer(), heartbeat_s=services.settings.sse.heartbeat_s)
+
+
+async def _result_events(runner: BatchRunner, batch: Batch) -> AsyncIterator[Event]:
+    # Not a run's log: nothing can resume a batch, so the ids only number
+    # the events of this one response.
+    statuses: list[str] = []
+    async for result in runner.results_as_completed(batch):
+        statuses.append(result.status)
+        yield Event(str(len(statuses)), "result", serde.dumps(result.to_json()))
+    yield Event(str(len(statuses) + 1), "end", serde.dumps(summary(statuses)))
+
+
+async def stream(request: Request) -> Response:
+    services, batch = await _batch(request)
+    return event_stream_response(
+        _result_events(BatchRunner(services.runs), batch), sse=services.settings.sse
+    )
