@@ -248,11 +248,10 @@ class RunManager:
                     outcome = await self._execute(handle)
         except asyncio.CancelledError:
             # Cancelled while still pending: never started, nothing to undo.
-            await self._emit(run.run_id, "error", error_body(RunCancelled("run was cancelled")))
-            outcome = RunOutcome(status="interrupted", error=error_body(RunCancelled("cancelled")))
+            cancelled = RunCancelled("run was cancelled before it started")
+            outcome = RunOutcome(status="interrupted", error=error_body(cancelled))
         except Exception as exc:  # a bug or a storage failure, not the graph's
             log.exception("run %s failed outside the graph", run.run_id)
-            await self._emit(run.run_id, "error", error_body(exc))
             outcome = RunOutcome(status="error", error=error_body(exc))
         finally:
             await self._finish(handle, outcome)
@@ -301,8 +300,6 @@ class RunManager:
         except Exception as exc:
             status = "error"
             error = error_body(exc)
-        if error is not None:
-            await self._emit(run.run_id, "error", error)
         if not handle.ephemeral:
             await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
         return RunOutcome(
@@ -341,6 +338,10 @@ class RunManager:
                 await self._delete_thread_data(run.thread_id)
                 self._remember(dataclasses.replace(run, status=outcome.status))
         finally:
+            # The terminal events go out only once the status is stored, so a
+            # client that reacts to `error`/`end` by reading the run sees it final.
+            if outcome.error is not None:
+                await self._emit(run.run_id, "error", outcome.error)
             await self._emit(run.run_id, "end", None)
             await self._events.close(run.run_id)
             if handle.ephemeral:

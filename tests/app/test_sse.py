@@ -115,3 +115,21 @@ def test_stream_when_client_disconnects_with_cancel_then_run_interrupted(
         joined = http.get(run_path + "/join")
         assert joined.status_code == 200
         assert http.get(run_path).json()["status"] == "interrupted"
+
+
+def test_stream_when_error_event_arrives_then_run_status_is_already_final(
+    server: RunningServer,
+) -> None:
+    """Regression: `error` was sent before the run's status was stored, so a
+    client reading the run on `error` saw it still `running`."""
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        tid = http.post("/threads", json={}).json()["thread_id"]
+        body = {"assistant_id": "failing", "input": {"value": 1}}
+        with http.stream("POST", f"/threads/{tid}/runs/stream", json=body) as response:
+            run_path = response.headers["content-location"]
+            seen_at_error = None
+            for line in response.iter_lines():
+                if line == "event: error":
+                    seen_at_error = http.get(run_path).json()["status"]
+                    break
+    assert seen_at_error == "error"
