@@ -22,8 +22,9 @@ stay findable (``find``) so a client can still resume their stream from the
 event log after the records are gone. An *ephemeral* run (``create(...,
 ephemeral=True)``, for callers that take the result inline such as batch
 items) skips persistence altogether: no thread or run record, no checkpoints
-(the graph runs without a checkpointer), and its event log is deleted when it
-ends. It is otherwise the same path: same scheduler, executor and outcome.
+(the graph runs without a checkpointer) and no event log, since nobody could
+read any of them. It is otherwise the same path: same scheduler, executor
+and outcome.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ class RunManager:
 
     async def _schedule(self, handle: _Handle) -> Run:
         run = handle.run
-        await self._events.open(run.run_id)
+        if not handle.ephemeral:
+            await self._events.open(run.run_id)
         self._handles[run.run_id] = handle
         handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
         return run
@@ -232,6 +234,9 @@ class RunManager:
         return lock
 
     async def _emit(self, run_id: str, event: str, data: Any) -> None:
+        handle = self._handles.get(run_id)
+        if handle is not None and handle.ephemeral:
+            return  # no one can read an ephemeral run's log: do not serialise for it
         await self._events.append(run_id, event, serde.dumps(data))
 
     async def _drive(self, handle: _Handle) -> None:
@@ -343,9 +348,8 @@ class RunManager:
             if outcome.error is not None:
                 await self._emit(run.run_id, "error", outcome.error)
             await self._emit(run.run_id, "end", None)
-            await self._events.close(run.run_id)
-            if handle.ephemeral:
-                await self._events.delete(run.run_id)  # nobody can ask for it
+            if not handle.ephemeral:
+                await self._events.close(run.run_id)
             handle.done.set()
             self._handles.pop(run.run_id, None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from starlette.requests import Request
@@ -29,7 +30,9 @@ def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
         return None
 
     async def cancel() -> None:
-        await runs.cancel(run.thread_id, run.run_id)
+        # A finished stateless run has no record left to find: nothing to stop.
+        with contextlib.suppress(RunNotFound):
+            await runs.cancel(run.thread_id, run.run_id)
 
     return cancel
 
