@@ -174,11 +174,15 @@ class BatchRunner:
         invalid = [item.message for item in batch.items if isinstance(item, InvalidInput)]
         if invalid:
             raise InvalidInput("; ".join(invalid))
-        return [
-            await self._runs.create(item, thread_id=None)
-            for item in batch.items
-            if isinstance(item, RunCreate)
-        ]
+        runs: list[Run] = []
+        for index, item in enumerate(batch.items):
+            assert isinstance(item, RunCreate)
+            try:
+                runs.append(await self._runs.create(item, thread_id=None))
+            except SwitchyardError as exc:  # e.g. an unknown assistant: say which item
+                created = f" (items before it were started: {len(runs)})" if runs else ""
+                raise type(exc)(f"items[{index}]: {exc.message}{created}") from None
+        return runs
 
     async def results_in_order(self, batch: Batch) -> list[ItemResult]:
         results: list[ItemResult | None] = [None] * len(batch.items)

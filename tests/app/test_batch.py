@@ -285,3 +285,12 @@ async def test_batch_stream_when_max_concurrency_above_server_limit_then_bounded
         events = _events((await http.post("/runs/batch/stream", json=body)).content)
         # One run at a time on this server: the quick item cannot overtake.
         assert [d["index"] for n, d in events if n == "result"] == [0, 1]
+
+
+async def test_batch_create_when_an_assistant_is_unknown_then_404_naming_the_item(
+    http: httpx.AsyncClient,
+) -> None:
+    response = await http.post("/runs/batch", json=[{"assistant_id": "nope"}])
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("items[0]: ")
+    assert response.json()["code"] == "assistant_not_found"
