@@ -237,3 +237,14 @@ async def test_run_metadata_when_graph_uses_the_model_then_names_it(sdk: LangGra
     steps_metadata: Any = steps["metadata"]
     assert chat_metadata["model"] == "switchyard-offline"
     assert "model" not in steps_metadata
+
+
+async def test_nested_when_run_twice_on_one_thread_then_steps_grow_linearly(
+    sdk: LangGraphClient,
+) -> None:
+    """Regression: parent and subgraph both reduced `steps`, doubling it per run."""
+    thread = await sdk.threads.create()
+    await sdk.runs.wait(thread["thread_id"], "nested", input={"steps": []})
+    second: Any = await sdk.runs.wait(thread["thread_id"], "nested", input={})
+    once = ["before", "one", "two", "three"]
+    assert second["steps"] == once + once
