@@ -40,6 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.support.ready_uvicorn import ReadyServer
+
 __all__ = ["OpenAIServer", "Reply", "run_openai_server"]
 
 _STARTUP_TIMEOUT_S = 10.0
@@ -298,18 +300,6 @@ def _port_answers(port: int) -> bool:
         return False
 
 
-class _Uvicorn(uvicorn.Server):
-    """uvicorn that tells another thread, through an Event, when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-
 @contextmanager
 def run_openai_server() -> Iterator[OpenAIServer]:
     """Start the server on a free 127.0.0.1 port; stop it on exit."""
@@ -328,7 +318,7 @@ def run_openai_server() -> Iterator[OpenAIServer]:
         ws="none",
         timeout_graceful_shutdown=2,
     )
-    server = _Uvicorn(config)
+    server = ReadyServer(config)
     loop_box: list[asyncio.AbstractEventLoop] = []
 
     async def serve() -> None:

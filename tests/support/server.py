@@ -17,6 +17,7 @@ import uvicorn
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support.ready_uvicorn import ReadyServer
 
 __all__ = ["RunningServer", "free_port", "run_server"]
 
@@ -26,20 +27,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.ready.set()
-
-    def install_signal_handlers(self) -> None:
-        # Not the main thread: leave signals to pytest.
-        pass
 
 
 @dataclass
@@ -55,7 +42,7 @@ def run_server(settings: Settings, *, startup_timeout: float = 30.0) -> Iterator
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
-    server = _Server(config)
+    server = ReadyServer(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     if not server.ready.wait(startup_timeout) or not server.started:
