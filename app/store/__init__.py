@@ -7,7 +7,7 @@ are opened as a bundle because, on SQLite, they must share one connection:
         MemoryThreadStore + MemoryRunStore + langgraph InMemorySaver
     settings.storage.backend == "sqlite"
         one aiosqlite connection (WAL, synchronous=NORMAL)
-        ├── AsyncSqliteSaver       tables checkpoints, writes
+        ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         └── SqliteRunStore         table runs
 """
@@ -22,7 +22,6 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 from app.settings import StorageSettings
 from app.store import sqlite
@@ -36,6 +35,7 @@ from app.store.base import (
     ThreadStatus,
     ThreadStore,
 )
+from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 
@@ -82,7 +82,7 @@ async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIte
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     async with sqlite.connect(sqlite_file) as conn:
-        checkpointer = AsyncSqliteSaver(conn)
+        checkpointer = SingleTripSqliteSaver(conn)
         await checkpointer.setup()
         threads, runs = SqliteThreadStore(conn), SqliteRunStore(conn)
         await threads.setup()
