@@ -16,15 +16,32 @@ Scheduling, in one picture::
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
 
-Stateless runs get a temporary thread, deleted when they end (unless
-``on_completion="keep"``). The runs of the last ``_RECENT_STATELESS`` of them
-stay findable (``find``) so a client can still resume their stream from the
-event log after the records are gone. An *ephemeral* run (``create(...,
-ephemeral=True)``, for callers that take the result inline such as batch
-items) skips persistence altogether: no thread or run record, no checkpoints
-(the graph runs without a checkpointer) and no event log, since nobody could
-read any of them. It is otherwise the same path: same scheduler, executor
-and outcome.
+Where a run keeps what it is (``_Handle.kind``):
+
+* ``stored``: a run on a thread, or a stateless run with
+  ``on_completion="keep"`` (on a thread created for it). Thread and run
+  records in storage, checkpoints in the registry's checkpointer, events in
+  the event log.
+  A stored stateless run that is not kept has its thread, runs and
+  checkpoints deleted when it ends.
+* ``memory`` (``create(..., in_memory=True)``): a stateless run that is
+  deleted when it ends, for callers that look runs up through this manager
+  (``find``, ``wait``, ``cancel``), as the HTTP endpoints do. Storing records
+  only to delete them costs ~60 SQLite trips per run, so it stores none: its
+  temporary thread id is only a name, its checkpoints go to a per-run
+  ``InMemorySaver`` (``interrupt()`` still works inside it) that ends with
+  the run, and its events go to the event log like any run's, so its stream
+  can be resumed by ``Location``/``Last-Event-ID``.
+* ``ephemeral`` (``create(..., ephemeral=True)``, for callers that take the
+  result inline such as batch items): like ``memory`` but without a
+  checkpointer and without an event log, since nobody could read them.
+
+It is otherwise the same path for all three: same scheduler, executor and
+outcome. A temporary thread is the run's own: nothing queues behind it.
+The last ``_RECENT_STATELESS`` finished stateless runs that are not kept
+stay findable (``find``), and the outcomes of the newest of them stay
+(``wait``), so ``GET``, ``/join`` and ``/stream`` (resumption from the event
+log) keep answering after their records are gone or were never written.
 """
 
 from __future__ import annotations
@@ -35,10 +52,12 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from langgraph.checkpoint.memory import InMemorySaver
 
 from app import serde
 from app.assistants import AssistantResolver
@@ -58,15 +77,19 @@ from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.state import json_schema
 from app.store import Storage
-from app.store.base import Run, RunStatus, Thread, ThreadStatus
+from app.store.base import Run, RunStatus, Thread, ThreadStatus, utcnow
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
 
 log = logging.getLogger("switchyard.runs")
 
-# Finished stateless runs remembered for stream resumption (a few MB at most).
+# Finished stateless runs remembered for GET and stream resumption (a few MB
+# at most), and the outcomes (output) of the newest of them for /join.
 _RECENT_STATELESS = 10_000
+_RECENT_OUTCOMES = 1_000
+
+RunKind = Literal["stored", "memory", "ephemeral"]
 
 
 @dataclass
@@ -82,13 +105,32 @@ class _Handle:
     run: Run
     body: RunCreate
     graph_id: str
-    stateless: bool
+    kind: RunKind = "stored"
+    temporary: bool = False  # a stored stateless run, deleted when it ends
     task: asyncio.Task[None] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None
     cancel_action: str | None = None
-    ephemeral: bool = False
+    # What a ``memory`` run's record would say (stored runs keep it in storage).
+    status: RunStatus = "pending"
+    updated_at: Any = None
+
+    def snapshot(self) -> Run:
+        """A ``memory`` run as its record would read now."""
+        return dataclasses.replace(
+            self.run, status=self.status, updated_at=self.updated_at or self.run.updated_at
+        )
+
+    def set_status(self, status: RunStatus) -> None:
+        self.status = status
+        self.updated_at = utcnow()
+
+
+@dataclass(slots=True)
+class _Remembered:
+    run: Run
+    outcome: RunOutcome | None  # None once older than the newest _RECENT_OUTCOMES
 
 
 class RunManager:
@@ -112,35 +154,45 @@ class RunManager:
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._input_keys: dict[str, frozenset[str] | None] = {}
-        self._recent: OrderedDict[str, Run] = OrderedDict()
+        self._recent: OrderedDict[str, _Remembered] = OrderedDict()
+        self._recent_outcomes: deque[_Remembered] = deque()
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
 
     # -- creation -----------------------------------------------------------
 
     async def create(
-        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
+        self,
+        body: RunCreate,
+        *,
+        thread_id: str | None,
+        in_memory: bool = False,
+        ephemeral: bool = False,
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
 
-        ``ephemeral`` (stateless only, not with ``on_completion="keep"``): persist
-        nothing, see the module docstring; the result is only had via ``wait``.
+        For a stateless run (``thread_id=None``) that is not kept, ``in_memory``
+        makes it a ``memory`` run and ``ephemeral`` an ``ephemeral`` one (see
+        the module docstring); the result of an ephemeral run is only had via
+        ``wait``. Either is ignored for other runs.
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
         await self._check_input(graph_id, body)
-        if ephemeral:
-            if thread_id is not None or body.on_completion == "keep":
-                raise ValueError("only stateless runs that are not kept can be ephemeral")
+        if ephemeral and (thread_id is not None or body.on_completion == "keep"):
+            raise ValueError("only stateless runs that are not kept can be ephemeral")
+        temporary = thread_id is None and body.on_completion != "keep"
+        if temporary and (in_memory or ephemeral):
+            kind: RunKind = "ephemeral" if ephemeral else "memory"
             run = Run(
                 run_id=str(uuid.uuid4()),
                 thread_id=str(uuid.uuid4()),
                 assistant_id=assistant_id,
                 metadata=self._run_metadata(graph_id, body),
+                multitask_strategy=body.multitask_strategy,
             )
-            handle = _Handle(run=run, body=body, graph_id=graph_id, stateless=True)
-            handle.ephemeral = True
-            return await self._schedule(handle)
-        stateless = thread_id is None
+            if kind == "memory":  # what GET answers, and how a resumer reads its stream
+                run.kwargs = body.model_dump(mode="json", exclude_none=True)
+            return await self._schedule(_Handle(run=run, body=body, graph_id=graph_id, kind=kind))
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
         owner = {"graph_id": graph_id, "assistant_id": assistant_id}
@@ -169,7 +221,7 @@ class RunManager:
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        handle = _Handle(run=run, body=body, graph_id=graph_id, stateless=stateless)
+        handle = _Handle(run=run, body=body, graph_id=graph_id, temporary=temporary)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle)
 
@@ -181,7 +233,7 @@ class RunManager:
 
     async def _schedule(self, handle: _Handle) -> Run:
         run = handle.run
-        if not handle.ephemeral:
+        if handle.kind != "ephemeral":
             await self._events.open(run.run_id)
         self._handles[run.run_id] = handle
         handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
@@ -233,17 +285,16 @@ class RunManager:
             lock = self._thread_locks[thread_id] = asyncio.Lock()
         return lock
 
-    async def _emit(self, run_id: str, event: str, data: Any) -> None:
-        handle = self._handles.get(run_id)
-        if handle is not None and handle.ephemeral:
+    async def _emit(self, handle: _Handle, event: str, data: Any) -> None:
+        if handle.kind == "ephemeral":
             return  # no one can read an ephemeral run's log: do not serialise for it
-        await self._events.append(run_id, event, serde.dumps(data))
+        await self._events.append(handle.run.run_id, event, serde.dumps(data))
 
     async def _drive(self, handle: _Handle) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
-        # An ephemeral run's thread is its own: there is nobody to queue behind.
-        lock = None if handle.ephemeral else self._thread_lock(run.thread_id)
+        # A stateless run's temporary thread is its own: nobody to queue behind.
+        lock = None if handle.kind != "stored" else self._thread_lock(run.thread_id)
         try:
             async with lock or contextlib.nullcontext():
                 if handle.body.after_seconds:
@@ -268,14 +319,18 @@ class RunManager:
     async def _execute(self, handle: _Handle) -> RunOutcome:
         run, body = handle.run, handle.body
         started = time.perf_counter()
-        if handle.ephemeral:
-            # Without a checkpointer nothing of the run outlives it, and no
-            # storage round trip is spent on state nobody will read.
-            graph = await self._registry.get_subgraph(handle.graph_id)
-        else:
+        if handle.kind == "stored":
             await self._storage.runs.set_status(run.run_id, "running")
             await self._storage.threads.update(run.thread_id, status="busy")
             graph = await self._registry.get(handle.graph_id)
+        else:
+            # No storage round trip is spent on state nobody will read: an
+            # ephemeral run has no checkpointer, a memory run its own
+            # InMemorySaver (a copy of the compiled graph costs ~30 µs).
+            graph = await self._registry.get_subgraph(handle.graph_id)
+            if handle.kind == "memory":
+                graph = graph.copy(update={"checkpointer": InMemorySaver()})
+                handle.set_status("running")
         config = build_config(
             body,
             thread_id=run.thread_id,
@@ -284,16 +339,16 @@ class RunManager:
             assistant_id=run.assistant_id,
             checkpoint_id=handle.start_checkpoint_id,
         )
-        if handle.start_checkpoint_id is None:
+        if handle.start_checkpoint_id is None and handle.kind == "stored":
             handle.start_checkpoint_id = await _latest_checkpoint_id(graph, config)
-        await self._emit(run.run_id, "metadata", {"run_id": run.run_id, "attempt": 1})
+        await self._emit(handle, "metadata", {"run_id": run.run_id, "attempt": 1})
         graph_run = GraphRun(
             graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
         )
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 async for name, payload in graph_run.events():
-                    await self._emit(run.run_id, name, payload)
+                    await self._emit(handle, name, payload)
             status: RunStatus = "success"
             error = None
         except TimeoutError:
@@ -305,7 +360,7 @@ class RunManager:
         except Exception as exc:
             status = "error"
             error = error_body(exc)
-        if not handle.ephemeral:
+        if handle.kind == "stored":
             await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
         return RunOutcome(
             status=status,
@@ -333,46 +388,62 @@ class RunManager:
         run = handle.run
         handle.outcome = outcome
         try:
-            if handle.ephemeral:
+            if handle.kind == "memory":
+                handle.set_status(outcome.status)
+                self._remember(handle.snapshot(), outcome)
+            elif handle.kind == "ephemeral":
                 pass  # nothing was persisted
             elif handle.cancel_action == "rollback":
                 await self._storage.runs.delete(run.run_id)
             else:
                 await self._storage.runs.set_status(run.run_id, outcome.status)
-            if handle.stateless and not handle.ephemeral and handle.body.on_completion != "keep":
+            if handle.temporary:
                 await self._delete_thread_data(run.thread_id)
-                self._remember(dataclasses.replace(run, status=outcome.status))
+                self._remember(dataclasses.replace(run, status=outcome.status), outcome)
         finally:
             # The terminal events go out only once the status is stored, so a
             # client that reacts to `error`/`end` by reading the run sees it final.
             if outcome.error is not None:
-                await self._emit(run.run_id, "error", outcome.error)
-            await self._emit(run.run_id, "end", None)
-            if not handle.ephemeral:
+                await self._emit(handle, "error", outcome.error)
+            await self._emit(handle, "end", None)
+            if handle.kind != "ephemeral":
                 await self._events.close(run.run_id)
             handle.done.set()
             self._handles.pop(run.run_id, None)
 
-    def _remember(self, run: Run) -> None:
-        self._recent[run.run_id] = run
+    def _remember(self, run: Run, outcome: RunOutcome) -> None:
+        remembered = self._recent[run.run_id] = _Remembered(run, outcome)
         if len(self._recent) > _RECENT_STATELESS:
             self._recent.popitem(last=False)
+        self._recent_outcomes.append(remembered)
+        if len(self._recent_outcomes) > _RECENT_OUTCOMES:
+            self._recent_outcomes.popleft().outcome = None  # outputs may be large
 
-    async def find(self, thread_id: str, run_id: str) -> Run | None:
-        """The run on that thread: its record, or, for a finished stateless run
-        whose records were deleted, what it was when it ended (so its stream
-        can still be resumed from the event log). Ephemeral runs are not found."""
-        run = await self._storage.runs.get(run_id, thread_id=thread_id)
-        if run is None:
-            recent = self._recent.get(run_id)
-            if recent is not None and recent.thread_id == thread_id:
-                return dataclasses.replace(recent)
-        return run
+    def _memory_run(self, thread_id: str, run_id: str) -> Run | None:
+        """A run on that thread that has no record: a running memory run, or a
+        recently finished stateless run that is not kept; else None."""
+        handle = self._handles.get(run_id)
+        if handle is not None and handle.kind == "memory":
+            return handle.snapshot() if handle.run.thread_id == thread_id else None
+        recent = self._recent.get(run_id)
+        if recent is not None and recent.run.thread_id == thread_id:
+            return dataclasses.replace(recent.run)
+        return None
 
     async def _delete_thread_data(self, thread_id: str) -> None:
         await self._storage.runs.delete_thread(thread_id)
         await self._storage.threads.delete(thread_id)
         await self._storage.checkpointer.adelete_thread(thread_id)
+
+    async def find(self, thread_id: str, run_id: str) -> Run | None:
+        """The run on that thread: its record, or for a stateless run, which has
+        none, what it is now or was when it ended (so it can still be read,
+        joined and its stream resumed from the event log). Ephemeral runs are
+        not found."""
+        run = self._memory_run(thread_id, run_id)
+        if run is not None:
+            return run
+        return await self._storage.runs.get(run_id, thread_id=thread_id)
 
     # -- control ------------------------------------------------------------
 
@@ -381,8 +452,7 @@ class RunManager:
     ) -> None:
         handle = self._handles.get(run_id)
         if handle is None or handle.run.thread_id != thread_id:
-            run = await self._storage.runs.get(run_id, thread_id=thread_id)
-            if run is None:
+            if await self.find(thread_id, run_id) is None:
                 raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
             return  # already finished: cancelling is a no-op
         await self._cancel_handle(handle, action=action, wait=wait)
@@ -397,15 +467,24 @@ class RunManager:
             await handle.done.wait()
 
     async def wait(self, run_id: str) -> RunOutcome | None:
-        """The outcome once the run ends; None if this process no longer tracks it."""
+        """The outcome once the run ends; None if this process no longer tracks it
+        (a finished stateless run is tracked while it is remembered)."""
         handle = self._handles.get(run_id)
         if handle is None:
-            return None
+            recent = self._recent.get(run_id)
+            return recent.outcome if recent is not None else None
         await handle.done.wait()
         return handle.outcome
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles
+
+    def tracks(self, run_id: str) -> bool:
+        """Whether ``wait`` can answer for this run (else it returns None)."""
+        if run_id in self._handles:
+            return True
+        recent = self._recent.get(run_id)
+        return recent is not None and recent.outcome is not None
 
     def done_event(self, run_id: str) -> asyncio.Event | None:
         handle = self._handles.get(run_id)
@@ -415,6 +494,12 @@ class RunManager:
         return self._events.read(run_id, after=after)
 
     async def delete_run(self, thread_id: str, run_id: str) -> None:
+        if self._memory_run(thread_id, run_id) is not None:
+            if run_id in self._handles:
+                await self.cancel(thread_id, run_id, wait=True)
+            self._recent.pop(run_id, None)
+            await self._events.delete(run_id)
+            return
         run = await self._storage.runs.get(run_id, thread_id=thread_id)
         if run is None:
             raise RunNotFound(f"run {run_id} not found on thread {thread_id}")

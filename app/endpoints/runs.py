@@ -41,7 +41,8 @@ async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCr
     services = _services(request)
     body = await parse_body(request, RunCreate)
     thread_id = None if stateless else request.path_params["thread_id"]
-    run = await services.runs.create(body, thread_id=thread_id)
+    # A stateless run stores nothing: every endpoint finds it through ``runs``.
+    run = await services.runs.create(body, thread_id=thread_id, in_memory=True)
     return services, body, run
 
 
@@ -89,7 +90,9 @@ async def create_wait(request: Request) -> Response:
 async def _run(services: Services, request: Request) -> Run:
     thread_id = request.path_params["thread_id"]
     run_id = request.path_params["run_id"]
-    run = await services.storage.runs.get(run_id, thread_id=thread_id)
+    # ``find``, not the store: a stateless run has no record (app.runs), yet
+    # it can be read, joined, cancelled and its stream resumed like any run.
+    run = await services.runs.find(thread_id, run_id)
     if run is None:
         raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
     return run
@@ -134,6 +137,11 @@ async def delete(request: Request) -> Response:
 async def join(request: Request) -> Response:
     services = _services(request)
     run = await _run(services, request)
+    if not services.runs.tracks(run.run_id) and not await services.storage.threads.get(
+        run.thread_id
+    ):
+        # A stateless run finished long enough ago that its result is forgotten.
+        raise RunNotFound(f"the result of run {run.run_id} is no longer retained")
     return waiting_json_response(
         _result(services, run), heartbeat_s=services.settings.sse.heartbeat_s
     )
@@ -146,13 +154,9 @@ def _streams_delta(run: Run) -> bool:
 
 async def join_stream(request: Request) -> Response:
     services = _services(request)
-    thread_id = request.path_params["thread_id"]
-    run_id = request.path_params["run_id"]
-    # ``find``, not the store: a finished stateless run has lost its record,
-    # but the SDK reconnects to exactly this URL and its events are retained.
-    run = await services.runs.find(thread_id, run_id)
-    if run is None:
-        raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
+    # A finished stateless run is still found (``_run``): the SDK reconnects
+    # to exactly this URL and its events are retained.
+    run = await _run(services, request)
     # EventSource sends the header by itself; the query form is for clients
     # that cannot set headers.
     last_event_id = request.headers.get("last-event-id") or request.query_params.get(
