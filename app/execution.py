@@ -90,14 +90,20 @@ def build_config(
     return config
 
 
+_INTERRUPT = "__interrupt__"  # the key LangGraph marks an interrupt with in a chunk
+
+
 @dataclass
 class GraphRun:
-    """Streams one run; ``output`` holds the root's last ``values`` afterwards."""
+    """Streams one run; ``output`` holds the root's last ``values`` afterwards,
+    and ``interrupted`` whether any chunk carried ``__interrupt__`` (a node
+    called ``interrupt()``; static breakpoints do not say so in ``values``)."""
 
     graph: Pregel[Any, Any, Any, Any]
     body: RunCreate
     config: RunnableConfig
     output: Any = None
+    interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
@@ -150,6 +156,8 @@ class GraphRun:
                 # for, so they stream even without stream_subgraphs.
                 ns = ()
             suffix = "|" + "|".join(ns) if ns else ""
+            if type(chunk) is dict and _INTERRUPT in chunk:
+                self.interrupted = True
             if mode == "values":
                 if not ns:
                     self.output = chunk

@@ -361,7 +361,7 @@ class RunManager:
             status = "error"
             error = error_body(exc)
         if handle.kind == "stored":
-            await self._sync_thread(graph, config, run.thread_id, failed=status == "error")
+            await self._sync_thread(graph, graph_run, run.thread_id, status=status)
         return RunOutcome(
             status=status,
             output=graph_run.output,
@@ -369,19 +369,40 @@ class RunManager:
             execution_time=time.perf_counter() - started,
         )
 
-    async def _sync_thread(self, graph: Any, config: Any, thread_id: str, *, failed: bool) -> None:
-        """Cache the thread's values and interrupts, and set its status."""
+    async def _sync_thread(
+        self, graph: Any, graph_run: GraphRun, thread_id: str, *, status: RunStatus
+    ) -> None:
+        """Cache the thread's values and interrupts, and set its status.
+
+        A run that completed without an interrupt ends with its state in its
+        last root ``values`` chunk (the same channels ``aget_state`` reads), no
+        pending interrupts, and the thread idle: no checkpoint read is needed.
+        Any other end (error, timeout, cancel, ``interrupt()`` or a static
+        breakpoint possible) reads the state back from the checkpointer.
+        """
         values: dict[str, Any] | None = None
         interrupts: dict[str, Any] = {}
-        if graph.checkpointer is not None:
+        if graph.checkpointer is None:
+            pass
+        elif (
+            status == "success"
+            and not graph_run.interrupted
+            and type(graph_run.output) is dict
+            and not _may_break(graph, graph_run.body)
+        ):
+            values = serde.jsonable(graph_run.output)
+        else:
             snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
             values = serde.jsonable(snapshot.values)
             for task in snapshot.tasks:
                 if task.interrupts:
                     interrupts[task.id] = serde.jsonable(list(task.interrupts))
-        status: ThreadStatus = "error" if failed else ("interrupted" if interrupts else "idle")
+        failed = status == "error"
+        thread_status: ThreadStatus = (
+            "error" if failed else ("interrupted" if interrupts else "idle")
+        )
         await self._storage.threads.update(
-            thread_id, status=status, values=values, interrupts=interrupts
+            thread_id, status=thread_status, values=values, interrupts=interrupts
         )
 
     async def _finish(self, handle: _Handle, outcome: RunOutcome) -> None:
@@ -524,8 +545,20 @@ class RunManager:
 
 
 async def _latest_checkpoint_id(graph: Any, config: Any) -> str | None:
+    """The checkpoint a run starts from (a rollback restarts there): one read of
+    the checkpoint row, not a state snapshot."""
     if graph.checkpointer is None:
         return None
-    snapshot = await graph.aget_state(config)
-    checkpoint_id = (snapshot.config or {}).get("configurable", {}).get("checkpoint_id")
+    saved = await graph.checkpointer.aget_tuple(config)
+    checkpoint_id = saved.config["configurable"].get("checkpoint_id") if saved else None
     return str(checkpoint_id) if checkpoint_id else None
+
+
+def _may_break(graph: Any, body: RunCreate) -> bool:
+    """Whether a static breakpoint may have stopped the run (graph or request)."""
+    return bool(
+        body.interrupt_before
+        or body.interrupt_after
+        or graph.interrupt_before_nodes
+        or graph.interrupt_after_nodes
+    )

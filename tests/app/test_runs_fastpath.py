@@ -203,3 +203,108 @@ def _comparable(events: list[tuple[str, Any, str | None]]) -> list[tuple[str, An
         return value
 
     return [(name.split(":")[0], scrub(data)) for name, data, _ in events]
+
+
+# -- stateful runs: the thread's cached values, status and interrupts ---------
+
+
+async def _thread_matches_checkpoint(client: httpx.AsyncClient, thread_id: str) -> dict[str, Any]:
+    """The cached thread equals what the checkpointer says (``/state`` reads it)."""
+    thread = (await client.get(f"/threads/{thread_id}")).json()
+    state = (await client.get(f"/threads/{thread_id}/state")).json()
+    assert thread["values"] == state["values"]
+    pending = {t["id"]: t["interrupts"] for t in state["tasks"] if t["interrupts"]}
+    assert thread["interrupts"] == pending
+    expected = "interrupted" if pending else "idle"
+    assert thread["status"] in (expected, "error")
+    result: dict[str, Any] = thread
+    return result
+
+
+async def _on_thread(client: httpx.AsyncClient, thread_id: str, body: dict[str, Any]) -> Any:
+    response = await client.post(f"/threads/{thread_id}/runs/wait", json=body)
+    assert response.status_code == 200, response.text
+    return orjson.loads(response.content)
+
+
+async def _new_thread(client: httpx.AsyncClient) -> str:
+    thread_id: str = (await client.post("/threads", json={})).json()["thread_id"]
+    return thread_id
+
+
+async def test_thread_when_stateful_runs_succeed_then_cached_values_are_the_checkpoint(
+    client: httpx.AsyncClient,
+) -> None:
+    tid = await _new_thread(client)
+    once = ["x", "one", "two", "three"]
+    for graph, steps in (("steps", once), ("steps", once * 2), ("nested", None)):
+        await _on_thread(client, tid, {"assistant_id": graph, "input": {"steps": ["x"]}})
+        thread = await _thread_matches_checkpoint(client, tid)
+        assert thread["status"] == "idle"
+        if steps is not None:
+            assert thread["values"] == {"steps": steps}
+
+
+async def test_thread_when_run_interrupts_then_interrupted_and_resume_makes_it_idle(
+    client: httpx.AsyncClient,
+) -> None:
+    tid = await _new_thread(client)
+    await _on_thread(client, tid, {"assistant_id": "approval", "input": {"draft": "post"}})
+    thread = await _thread_matches_checkpoint(client, tid)
+    assert thread["status"] == "interrupted"
+    (interrupts,) = thread["interrupts"].values()
+    assert interrupts[0]["value"] == {"question": "approve?", "draft": "draft of post"}
+    resumed = {"assistant_id": "approval", "command": {"resume": True}}
+    assert (await _on_thread(client, tid, resumed))["result"] == "published"
+    thread = await _thread_matches_checkpoint(client, tid)
+    assert thread["status"] == "idle"
+    assert thread["interrupts"] == {}
+
+
+async def test_thread_when_static_breakpoint_then_same_as_checkpoint(
+    client: httpx.AsyncClient,
+) -> None:
+    tid = await _new_thread(client)
+    body = {"assistant_id": "steps", "input": {"steps": []}, "interrupt_before": ["two"]}
+    await _on_thread(client, tid, body)
+    thread = await _thread_matches_checkpoint(client, tid)
+    assert thread["values"] == {"steps": ["one"]}
+    assert (await client.get(f"/threads/{tid}/state")).json()["next"] == ["two"]
+
+
+async def test_thread_when_run_fails_or_is_cancelled_then_status_from_checkpoint(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    tid = await _new_thread(client)
+    await _on_thread(client, tid, {"assistant_id": "steps", "input": {"steps": []}})
+    await _on_thread(client, tid, {"assistant_id": "failing", "input": {"value": 1}})
+    thread = await _thread_matches_checkpoint(client, tid)
+    assert thread["status"] == "error"
+    run = (await client.post(f"/threads/{tid}/runs", json=SLOW)).json()
+    await _started(app, run["run_id"])
+    url = f"/threads/{tid}/runs/{run['run_id']}/cancel"
+    assert (await client.post(url, params={"wait": "true"})).status_code == 204
+    thread = await _thread_matches_checkpoint(client, tid)
+    assert thread["status"] == "idle"
+    assert thread["values"] == {"sleep_s": 600}
+
+
+async def test_rollback_when_run_is_running_then_restarts_from_its_start_checkpoint(
+    app: Starlette, client: httpx.AsyncClient
+) -> None:
+    tid = await _new_thread(client)
+    await _on_thread(client, tid, {"assistant_id": "steps", "input": {"steps": ["a"]}})
+    before = (await client.get(f"/threads/{tid}/state")).json()
+    first = (await client.post(f"/threads/{tid}/runs", json=SLOW)).json()
+    await _started(app, first["run_id"])
+    body = {"assistant_id": "steps", "input": {"steps": ["b"]}, "multitask_strategy": "rollback"}
+    after = await _on_thread(client, tid, body)
+    assert after == {"steps": ["a", "one", "two", "three", "b", "one", "two", "three"]}
+    assert (await client.get(f"/threads/{tid}/runs/{first['run_id']}")).status_code == 404
+    history = (await client.post(f"/threads/{tid}/history", json={"limit": 100})).json()
+    parents = {h["checkpoint"]["checkpoint_id"]: h["parent_checkpoint"] for h in history}
+    # The rolled-back run's own first checkpoint hangs off the state it started from.
+    assert before["checkpoint"]["checkpoint_id"] in {
+        (p or {}).get("checkpoint_id") for p in parents.values()
+    }
+    await _thread_matches_checkpoint(client, tid)
