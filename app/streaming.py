@@ -1,9 +1,13 @@
 """Framing: the run event log as SSE, and JSON bodies that wait with keep-alives.
 
 Transports only frame (ARCHITECTURE principle 2): they read ``Event``s from the
-log and write them out. sse-starlette does the SSE framing, the heartbeat
-task (``: heartbeat`` comments every ``heartbeat_s``, independent of traffic),
-send timeouts and disconnect detection.
+log and write them out. sse-starlette owns the response: the heartbeat task
+(``: heartbeat`` comments every ``heartbeat_s``, independent of traffic), send
+timeouts and disconnect detection. Events are framed here, as the bytes
+``ServerSentEvent.encode`` would produce (``id``, ``event``, ``data`` lines),
+which sse-starlette sends as they are: the log's data is already one line of
+JSON, so there is nothing to split or escape (an event that is not one line
+still goes through ``ServerSentEvent``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from app.errors import SwitchyardError, error_body
 from app.events import Event
 from app.settings import SSESettings
 
-__all__ = ["event_stream_response", "run_stream_headers", "waiting_json_response"]
+__all__ = ["event_stream_response", "frame", "run_stream_headers", "waiting_json_response"]
 
 
 def run_stream_headers(thread_id: str, run_id: str) -> dict[str, str]:
@@ -36,10 +40,22 @@ def _heartbeat() -> ServerSentEvent:
     return ServerSentEvent(comment="heartbeat")
 
 
-async def _frames(events: AsyncIterator[Event]) -> AsyncIterator[ServerSentEvent]:
+def frame(event: Event) -> bytes:
+    """One event as SSE bytes, exactly as ``ServerSentEvent(...).encode()`` has it."""
+    data, name, event_id = event.data, event.event, event.id
+    if b"\n" in data or b"\r" in data or _multiline(name) or _multiline(event_id):
+        return ServerSentEvent(data=data.decode(), event=name, id=event_id).encode()
+    return b"id: %s\r\nevent: %s\r\ndata: %s\r\n\r\n" % (event_id.encode(), name.encode(), data)
+
+
+def _multiline(text: str) -> bool:
+    return "\n" in text or "\r" in text
+
+
+async def _frames(events: AsyncIterator[Event]) -> AsyncIterator[bytes | ServerSentEvent]:
     try:
         async for event in events:
-            yield ServerSentEvent(data=event.data.decode(), event=event.event, id=event.id)
+            yield frame(event)
     except SwitchyardError as exc:
         # e.g. the client resumed from an id the log no longer holds: say so
         # explicitly instead of ending the stream with a silent gap.

@@ -6,6 +6,9 @@
   ``interrupt()`` works inside it.
 * Its events are the events the stored path produces for the same input
   (a kept stateless run still takes the stored path: the reference).
+* Stateful runs leave the thread's cached values, status and interrupts as
+  the checkpointer has them, whichever way the run ended.
+* SSE frames are byte for byte what sse-starlette's ``ServerSentEvent`` encodes.
 """
 
 from __future__ import annotations
@@ -16,10 +19,14 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sse_starlette import ServerSentEvent
 from starlette.applications import Starlette
 
 from app import runs as runs_module
+from app import serde
+from app.events import Event
 from app.services import Services
+from app.streaming import frame
 
 SLOW = {"assistant_id": "slow", "input": {"sleep_s": 600}, "stream_mode": ["values", "updates"]}
 
@@ -308,3 +315,31 @@ async def test_rollback_when_run_is_running_then_restarts_from_its_start_checkpo
         (p or {}).get("checkpoint_id") for p in parents.values()
     }
     await _thread_matches_checkpoint(client, tid)
+
+
+# -- SSE framing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("metadata", {"run_id": "r", "attempt": 1}),
+        ("updates|inner:6f1c", {"one": {"steps": ["é", "日本", "\n", "\r\n", "\u2028"]}}),
+        ("end", None),
+        ("messages", [{"content": "line one\nline two"}, {"emoji": "\U0001f600"}]),
+    ],
+)
+def test_frame_when_one_line_json_then_bytes_equal_server_sent_event(name: str, data: Any) -> None:
+    event = Event("1700000000000-3", name, serde.dumps(data))
+    reference = ServerSentEvent(data=event.data.decode(), event=name, id=event.id).encode()
+    assert frame(event) == reference
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("odd\nname", b'{"a":1}'), ("values", b'{"a":\n1}'), ("values", b'{"a":\r1}')],
+)
+def test_frame_when_not_one_line_then_framed_by_server_sent_event(name: str, data: bytes) -> None:
+    event = Event("1-0", name, data)
+    reference = ServerSentEvent(data=data.decode(), event=name, id=event.id).encode()
+    assert frame(event) == reference
