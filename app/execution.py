@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
@@ -105,6 +105,8 @@ class GraphRun:
     output: Any = None
     interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
+    # Overrides the body's (None: the body's, else LangGraph's default).
+    durability: Literal["sync", "async", "exit"] | None = None
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
     _emitted: int = 0
@@ -121,11 +123,8 @@ class GraphRun:
         return sorted(modes)
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
-        async for item in self._events():
-            self._emitted += 1
-            yield item
-
-    async def _events(self) -> AsyncIterator[tuple[str, Any]]:
+        # One generator, not a counting wrapper around another: each async
+        # generator layer costs every event a hop and every run a setup.
         requested = self.requested
         wants_values = "values" in requested
         wants_delta = "delta" in requested
@@ -144,7 +143,7 @@ class GraphRun:
             interrupt_before=self.body.interrupt_before,
             interrupt_after=self.body.interrupt_after,
             context=self.body.context,
-            durability=self.body.durability,
+            durability=self.durability or self.body.durability,
         )
         async for part in stream:
             namespace, mode, chunk = part if nested else ((), *part)
@@ -162,13 +161,18 @@ class GraphRun:
                 if not ns:
                     self.output = chunk
                 if wants_values:
+                    self._emitted += 1
                     yield "values" + suffix, chunk
                 if wants_delta:
-                    yield "delta" + suffix, {"ops": self._delta(ns, chunk)}
+                    ops = self._delta(ns, chunk)
+                    self._emitted += 1
+                    yield "delta" + suffix, {"ops": ops}
             elif mode == "messages":
                 if wants_messages:
+                    self._emitted += 1
                     yield "messages" + suffix, list(chunk)
             elif mode in forward:
+                self._emitted += 1
                 yield _WIRE_NAME.get(mode, mode) + suffix, chunk
 
     def _delta(self, ns: tuple[str, ...], state: Any) -> list[Op]:

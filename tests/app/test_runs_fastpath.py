@@ -181,10 +181,21 @@ async def test_interrupt_when_inside_stateless_run_then_streamed_and_run_succeed
             "stream_mode": ["updates", "custom", "debug", "values"],
             "stream_subgraphs": True,
         },
+        {
+            "assistant_id": "nested",
+            "input": {"steps": []},
+            "stream_mode": ["updates", "custom", "values"],
+            "stream_subgraphs": True,
+        },
         {"assistant_id": "approval", "input": {"draft": "x"}, "stream_mode": ["values", "updates"]},
         {"assistant_id": "failing", "input": {"value": 1}, "stream_mode": "updates"},
+        {
+            "assistant_id": "chat",
+            "input": {"messages": [{"role": "user", "content": "hi"}]},
+            "stream_mode": ["messages-tuple", "values", "updates"],
+        },
     ],
-    ids=["steps", "nested", "approval", "failing"],
+    ids=["steps", "nested-debug", "nested", "approval", "failing", "chat"],
 )
 async def test_stateless_events_when_not_kept_then_same_as_stored_path(
     client: httpx.AsyncClient, body: dict[str, Any]
