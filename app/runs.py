@@ -445,14 +445,15 @@ class RunManager:
         if len(self._recent_outcomes) > _RECENT_OUTCOMES:
             self._recent_outcomes.popleft().outcome = None  # outputs may be large
 
-    def _memory_run(self, thread_id: str, run_id: str) -> Run | None:
-        """A run on that thread that has no record: a running memory run, or a
-        recently finished stateless run that is not kept; else None."""
+    def _memory_run(self, thread_id: str | None, run_id: str) -> Run | None:
+        """A run (on that thread, when given) that has no record: a running
+        memory run, or a recently finished stateless run that is not kept."""
         handle = self._handles.get(run_id)
         if handle is not None and handle.kind == "memory":
-            return handle.snapshot() if handle.run.thread_id == thread_id else None
+            on_thread = thread_id is None or handle.run.thread_id == thread_id
+            return handle.snapshot() if on_thread else None
         recent = self._recent.get(run_id)
-        if recent is not None and recent.run.thread_id == thread_id:
+        if recent is not None and thread_id in (None, recent.run.thread_id):
             return dataclasses.replace(recent.run)
         return None
 
@@ -470,6 +471,10 @@ class RunManager:
         if run is not None:
             return run
         return await self._storage.runs.get(run_id, thread_id=thread_id)
+
+    async def find_any(self, run_id: str) -> Run | None:
+        """``find`` for callers that know only the run id (the WebSocket)."""
+        return self._memory_run(None, run_id) or await self._storage.runs.get(run_id)
 
     # -- control ------------------------------------------------------------
 

@@ -242,8 +242,8 @@ class WsSession:
 
     async def _subscribe(self, message: Subscribe) -> None:
         self._check_can_follow(message.run_id)
-        run = await self._services.storage.runs.get(message.run_id)
-        nodes = None  # a finished stateless run has left storage; its log may remain
+        run = await self._runs.find_any(message.run_id)
+        nodes = None  # a run no longer known; its log may remain
         if run is not None:
             modes = run.kwargs.get("stream_mode", "values")
             modes = [modes] if isinstance(modes, str) else list(modes)
@@ -252,7 +252,7 @@ class WsSession:
         self._follow(tracker, after=message.last_event_id, announce=False)
 
     async def _cancel(self, message: Cancel) -> None:
-        run = await self._services.storage.runs.get(message.run_id)
+        run = await self._runs.find_any(message.run_id)
         if run is None:
             raise _PolicyViolation(RunNotFound(f"unknown run {message.run_id}"), message.run_id)
         await self._runs.cancel(run.thread_id, run.run_id, action=message.action)
@@ -360,7 +360,7 @@ class WsSession:
 
     async def _report_forgotten(self, run_id: str, exc: RunNotFound) -> bool:
         """No event log: a stored run gets its status, an unknown one a 1008 close."""
-        run = await self._services.storage.runs.get(run_id)
+        run = await self._runs.find_any(run_id)
         if run is None:
             await self._put(error_message(exc, run_id=run_id))
             await self._put(_Close(POLICY_VIOLATION, f"unknown run {run_id}"))

@@ -245,6 +245,22 @@ async def test_cancel_when_run_is_running_then_status_interrupted(server: Runnin
     assert close_of(closed)[0] == 1000
 
 
+async def test_cancel_when_stateless_run_started_over_http_then_interrupted(
+    server: RunningServer,
+) -> None:
+    """Regression: stateless HTTP runs live only in memory, and the socket looked
+    runs up in storage, so it answered 'unknown run'."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        run = await http.post("/runs", json={"assistant_id": "slow", "input": {"sleep_s": 60}})
+        run_id = run.json()["run_id"]
+        async with ws_client(server) as socket:
+            await send(socket, {"type": "subscribe", "run_id": run_id})
+            await send(socket, {"type": "cancel", "run_id": run_id})
+            messages, closed = await until_closed(socket)
+    assert statuses(messages)[-1]["status"] == "interrupted"
+    assert close_of(closed)[0] == 1000
+
+
 async def test_socket_when_closed_with_on_disconnect_cancel_then_run_interrupted(
     server: RunningServer, http: httpx.AsyncClient
 ) -> None:
