@@ -16,7 +16,7 @@ Scheduling, in one picture::
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
 
-Where a run keeps what it is (``_Handle.kind``):
+Where a run keeps what it is (``RunHandle.kind``):
 
 * ``stored``: a run on a thread, or a stateless run with
   ``on_completion="keep"`` (on a thread created for it). Thread and run
@@ -38,10 +38,10 @@ Where a run keeps what it is (``_Handle.kind``):
 
 It is otherwise the same path for all three: same scheduler, executor and
 outcome. A temporary thread is the run's own: nothing queues behind it.
-The last ``_RECENT_STATELESS`` finished stateless runs that are not kept
-stay findable (``find``), and the outcomes of the newest of them stay
-(``wait``), so ``GET``, ``/join`` and ``/stream`` (resumption from the event
-log) keep answering after their records are gone or were never written.
+Finished stateless runs that are not kept stay findable for a while
+(``app.recent_runs``), so ``GET``, ``/join`` and ``/stream`` (resumption from
+the event log) keep answering after their records are gone or were never
+written.
 """
 
 from __future__ import annotations
@@ -52,10 +52,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from langgraph.checkpoint.memory import InMemorySaver
@@ -63,7 +60,6 @@ from langgraph.checkpoint.memory import InMemorySaver
 from app import serde
 from app.assistants import AssistantResolver
 from app.errors import (
-    InputSchemaMismatch,
     InvalidInput,
     RunCancelled,
     RunConflict,
@@ -74,64 +70,18 @@ from app.errors import (
 )
 from app.events import Event, EventLog
 from app.execution import GraphRun, build_config
+from app.input_check import InputKeys
+from app.recent_runs import RecentRuns, RunOutcome
+from app.run_handle import RunHandle, RunKind
 from app.schemas import RunCreate
 from app.settings import RunSettings
-from app.state import json_schema
 from app.store import Storage
-from app.store.base import Run, RunStatus, Thread, ThreadStatus, utcnow
+from app.store.base import Run, RunStatus, Thread, ThreadStatus
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
 
 log = logging.getLogger("switchyard.runs")
-
-# Finished stateless runs remembered for GET and stream resumption (a few MB
-# at most), and the outcomes (output) of the newest of them for /join.
-_RECENT_STATELESS = 10_000
-_RECENT_OUTCOMES = 1_000
-
-RunKind = Literal["stored", "memory", "ephemeral"]
-
-
-@dataclass
-class RunOutcome:
-    status: RunStatus
-    output: Any = None
-    error: dict[str, Any] | None = None
-    execution_time: float = 0.0
-
-
-@dataclass
-class _Handle:
-    run: Run
-    body: RunCreate
-    graph_id: str
-    kind: RunKind = "stored"
-    temporary: bool = False  # a stored stateless run, deleted when it ends
-    task: asyncio.Task[None] | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    outcome: RunOutcome | None = None
-    start_checkpoint_id: str | None = None
-    cancel_action: str | None = None
-    # What a ``memory`` run's record would say (stored runs keep it in storage).
-    status: RunStatus = "pending"
-    updated_at: datetime | None = None
-
-    def snapshot(self) -> Run:
-        """A ``memory`` run as its record would read now."""
-        return dataclasses.replace(
-            self.run, status=self.status, updated_at=self.updated_at or self.run.updated_at
-        )
-
-    def set_status(self, status: RunStatus) -> None:
-        self.status = status
-        self.updated_at = utcnow()
-
-
-@dataclass(slots=True)
-class _Remembered:
-    run: Run
-    outcome: RunOutcome | None  # None once older than the newest _RECENT_OUTCOMES
 
 
 class RunManager:
@@ -151,12 +101,13 @@ class RunManager:
         self._registry = registry
         self._events = events
         self._assistants = assistants
-        self._handles: dict[str, _Handle] = {}
+        self._handles: dict[str, RunHandle] = {}
         self._thread_locks: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._input_keys: dict[str, frozenset[str] | None] = {}
-        self._recent: OrderedDict[str, _Remembered] = OrderedDict()
-        self._recent_outcomes: deque[_Remembered] = deque()
+        self._input_keys = InputKeys(registry)
+        self._recent = RecentRuns(
+            max_runs=settings.recent_stateless, max_outcomes=settings.recent_outputs
+        )
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
 
@@ -178,7 +129,7 @@ class RunManager:
         ``wait``. Either is ignored for other runs.
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
-        await self._check_input(graph_id, body)
+        await self._input_keys.check(graph_id, body.input)
         if ephemeral and (thread_id is not None or body.on_completion == "keep"):
             raise ValueError("only stateless runs that are not kept can be ephemeral")
         temporary = thread_id is None and body.on_completion != "keep"
@@ -193,7 +144,7 @@ class RunManager:
             )
             if kind == "memory":  # what GET answers, and how a resumer reads its stream
                 run.kwargs = body.model_dump(mode="json", exclude_none=True)
-            return await self._schedule(_Handle(run=run, body=body, graph_id=graph_id, kind=kind))
+            return await self._schedule(RunHandle(run=run, body=body, graph_id=graph_id, kind=kind))
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
         owner = {"graph_id": graph_id, "assistant_id": assistant_id}
@@ -222,7 +173,7 @@ class RunManager:
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        handle = _Handle(run=run, body=body, graph_id=graph_id, temporary=temporary)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id, temporary=temporary)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle)
 
@@ -232,35 +183,13 @@ class RunManager:
             metadata["model"] = self._model_label  # which LLM answered, offline or not
         return metadata
 
-    async def _schedule(self, handle: _Handle) -> Run:
+    async def _schedule(self, handle: RunHandle) -> Run:
         run = handle.run
         if handle.kind != "ephemeral":
             await self._events.open(run.run_id)
         self._handles[run.run_id] = handle
         handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
         return run
-
-    async def _check_input(self, graph_id: str, body: RunCreate) -> None:
-        if body.input is None:
-            return
-        if graph_id not in self._input_keys:
-            graph = await self._registry.get(graph_id)
-            schema = json_schema(graph.get_input_jsonschema) or {}
-            props = schema.get("properties")
-            self._input_keys[graph_id] = frozenset(props) if isinstance(props, dict) else None
-        keys = self._input_keys[graph_id]
-        if keys is None:
-            return
-        if not isinstance(body.input, dict):
-            raise InputSchemaMismatch(
-                f"input for graph '{graph_id}' must be an object with keys from {sorted(keys)}"
-            )
-        unknown = set(body.input) - keys
-        if unknown:
-            raise InputSchemaMismatch(
-                f"input keys {sorted(unknown)} are not in graph '{graph_id}' input schema; "
-                f"allowed keys: {sorted(keys)}"
-            )
 
     async def _apply_multitask(self, thread_id: str, body: RunCreate) -> str | None:
         active = await self._storage.runs.active(thread_id)
@@ -286,12 +215,12 @@ class RunManager:
             lock = self._thread_locks[thread_id] = asyncio.Lock()
         return lock
 
-    async def _emit(self, handle: _Handle, event: str, data: Any) -> None:
+    async def _emit(self, handle: RunHandle, event: str, data: Any) -> None:
         if handle.kind == "ephemeral":
             return  # no one can read an ephemeral run's log: do not serialise for it
         await self._events.append(handle.run.run_id, event, serde.dumps(data))
 
-    async def _drive(self, handle: _Handle) -> None:
+    async def _drive(self, handle: RunHandle) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
         # A stateless run's temporary thread is its own: nobody to queue behind.
@@ -317,7 +246,7 @@ class RunManager:
             elif not lock.locked() and lock is self._thread_locks.get(run.thread_id):
                 self._thread_locks.pop(run.thread_id, None)
 
-    async def _execute(self, handle: _Handle) -> RunOutcome:
+    async def _execute(self, handle: RunHandle) -> RunOutcome:
         run, body = handle.run, handle.body
         started = time.perf_counter()
         if handle.kind == "stored":
@@ -410,13 +339,13 @@ class RunManager:
             thread_id, status=thread_status, values=values, interrupts=interrupts
         )
 
-    async def _finish(self, handle: _Handle, outcome: RunOutcome) -> None:
+    async def _finish(self, handle: RunHandle, outcome: RunOutcome) -> None:
         run = handle.run
         handle.outcome = outcome
         try:
             if handle.kind == "memory":
                 handle.set_status(outcome.status)
-                self._remember(handle.snapshot(), outcome)
+                self._recent.remember(handle.snapshot(), outcome)
             elif handle.kind == "ephemeral":
                 pass  # nothing was persisted
             elif handle.cancel_action == "rollback":
@@ -425,7 +354,7 @@ class RunManager:
                 await self._storage.runs.set_status(run.run_id, outcome.status)
             if handle.temporary:
                 await self._delete_thread_data(run.thread_id)
-                self._remember(dataclasses.replace(run, status=outcome.status), outcome)
+                self._recent.remember(dataclasses.replace(run, status=outcome.status), outcome)
         finally:
             # The terminal events go out only once the status is stored, so a
             # client that reacts to `error`/`end` by reading the run sees it final.
@@ -437,14 +366,6 @@ class RunManager:
             handle.done.set()
             self._handles.pop(run.run_id, None)
 
-    def _remember(self, run: Run, outcome: RunOutcome) -> None:
-        remembered = self._recent[run.run_id] = _Remembered(run, outcome)
-        if len(self._recent) > _RECENT_STATELESS:
-            self._recent.popitem(last=False)
-        self._recent_outcomes.append(remembered)
-        if len(self._recent_outcomes) > _RECENT_OUTCOMES:
-            self._recent_outcomes.popleft().outcome = None  # outputs may be large
-
     def _memory_run(self, thread_id: str | None, run_id: str) -> Run | None:
         """A run (on that thread, when given) that has no record: a running
         memory run, or a recently finished stateless run that is not kept."""
@@ -452,10 +373,7 @@ class RunManager:
         if handle is not None and handle.kind == "memory":
             on_thread = thread_id is None or handle.run.thread_id == thread_id
             return handle.snapshot() if on_thread else None
-        recent = self._recent.get(run_id)
-        if recent is not None and thread_id in (None, recent.run.thread_id):
-            return dataclasses.replace(recent.run)
-        return None
+        return self._recent.get(run_id, thread_id=thread_id)
 
     async def _delete_thread_data(self, thread_id: str) -> None:
         await self._storage.runs.delete_thread(thread_id)
@@ -488,7 +406,7 @@ class RunManager:
             return  # already finished: cancelling is a no-op
         await self._cancel_handle(handle, action=action, wait=wait)
 
-    async def _cancel_handle(self, handle: _Handle, *, action: str, wait: bool) -> None:
+    async def _cancel_handle(self, handle: RunHandle, *, action: str, wait: bool) -> None:
         if action not in ("interrupt", "rollback"):
             raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")
         handle.cancel_action = action
@@ -502,8 +420,7 @@ class RunManager:
         (a finished stateless run is tracked while it is remembered)."""
         handle = self._handles.get(run_id)
         if handle is None:
-            recent = self._recent.get(run_id)
-            return recent.outcome if recent is not None else None
+            return self._recent.outcome(run_id)
         await handle.done.wait()
         return handle.outcome
 
@@ -512,10 +429,7 @@ class RunManager:
 
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""
-        if run_id in self._handles:
-            return True
-        recent = self._recent.get(run_id)
-        return recent is not None and recent.outcome is not None
+        return run_id in self._handles or self._recent.outcome(run_id) is not None
 
     def done_event(self, run_id: str) -> asyncio.Event | None:
         handle = self._handles.get(run_id)
@@ -528,7 +442,7 @@ class RunManager:
         if self._memory_run(thread_id, run_id) is not None:
             if run_id in self._handles:
                 await self.cancel(thread_id, run_id, wait=True)
-            self._recent.pop(run_id, None)
+            self._recent.forget(run_id)
             await self._events.delete(run_id)
             return
         run = await self._storage.runs.get(run_id, thread_id=thread_id)
@@ -568,7 +482,7 @@ async def _latest_checkpoint_id(graph: Any, config: Any) -> str | None:
 _CHECKPOINT_MODES = frozenset({"debug", "checkpoints", "tasks"})
 
 
-def _memory_durability(handle: _Handle) -> Literal["exit"] | None:
+def _memory_durability(handle: RunHandle) -> Literal["exit"] | None:
     """``exit`` for a memory run whose stream cannot tell, else None (the body's).
 
     A memory run's checkpoints live and die with it, nobody reads them but the

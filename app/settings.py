@@ -40,6 +40,12 @@ class RunSettings(BaseModel):
     timeout_s: float = Field(600.0, gt=0, description="A run still going after this times out.")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Larger bodies get 413.")
     max_batch_size: int = Field(1000, ge=1, description="Items allowed in one batch request.")
+    recent_stateless: int = Field(
+        10_000, ge=1, description="Finished stateless runs still answerable by GET and resume."
+    )
+    recent_outputs: int = Field(
+        1_000, ge=0, description="Of those, how many keep their output for /join."
+    )
 
 
 class EventLogSettings(BaseModel):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +23,13 @@ import pytest
 from sse_starlette import ServerSentEvent
 from starlette.applications import Starlette
 
-from app import runs as runs_module
 from app import serde
 from app.events import Event
+from app.main import create_app
 from app.services import Services
+from app.settings import RunSettings
 from app.streaming import frame
+from tests.conftest import make_settings
 
 SLOW = {"assistant_id": "slow", "input": {"sleep_s": 600}, "stream_mode": ["values", "updates"]}
 
@@ -138,18 +141,23 @@ async def test_stateless_run_when_deleted_then_gone_with_its_events(
     assert (await client.get(url + "/stream")).status_code == 404
 
 
-async def test_join_when_stateless_result_no_longer_retained_then_404(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(runs_module, "_RECENT_OUTCOMES", 1)
-    body = {"assistant_id": "steps", "input": {"steps": []}}
-    first = await client.post("/runs/wait", json=body)
-    await client.post("/runs/wait", json=body)
-    url = first.headers["content-location"]
-    assert (await client.get(url)).json()["status"] == "success"  # still found
-    joined = await client.get(url + "/join")
-    assert joined.status_code == 404
-    assert "no longer retained" in joined.json()["detail"]
+async def test_join_when_stateless_result_no_longer_retained_then_404(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, runs=RunSettings(recent_outputs=1))
+    application = create_app(settings)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application), base_url="http://switchyard"
+        ) as client,
+    ):
+        body = {"assistant_id": "steps", "input": {"steps": []}}
+        first = await client.post("/runs/wait", json=body)
+        await client.post("/runs/wait", json=body)
+        url = first.headers["content-location"]
+        assert (await client.get(url)).json()["status"] == "success"  # still found
+        joined = await client.get(url + "/join")
+        assert joined.status_code == 404
+        assert "no longer retained" in joined.json()["detail"]
 
 
 async def test_interrupt_when_inside_stateless_run_then_streamed_and_run_succeeds(

@@ -1,0 +1,44 @@
+"""One run's in-process handle: what the RunManager tracks while a run is alive."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from app.recent_runs import RunOutcome
+from app.schemas import RunCreate
+from app.store.base import Run, RunStatus, utcnow
+
+__all__ = ["RunHandle", "RunKind"]
+
+RunKind = Literal["stored", "memory", "ephemeral"]
+
+
+@dataclass
+class RunHandle:
+    run: Run
+    body: RunCreate
+    graph_id: str
+    kind: RunKind = "stored"
+    temporary: bool = False  # a stored stateless run, deleted when it ends
+    task: asyncio.Task[None] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    outcome: RunOutcome | None = None
+    start_checkpoint_id: str | None = None
+    cancel_action: str | None = None
+    # What a ``memory`` run's record would say (stored runs keep it in storage).
+    status: RunStatus = "pending"
+    updated_at: datetime | None = None
+
+    def snapshot(self) -> Run:
+        """A ``memory`` run as its record would read now."""
+        return dataclasses.replace(
+            self.run, status=self.status, updated_at=self.updated_at or self.run.updated_at
+        )
+
+    def set_status(self, status: RunStatus) -> None:
+        self.status = status
+        self.updated_at = utcnow()
