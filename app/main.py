@@ -8,6 +8,7 @@ load stops startup with its spec and reason (unless ``skip_broken``).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -148,6 +149,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hybrid_router = _build_router(settings, registry)
             registry.provide(router=hybrid_router)
             await registry.load_all(skip_broken=settings.skip_broken)
+            if settings.gc_freeze:
+                # Compiled graphs, modules and settings live as long as the
+                # process: out of the collector's generations, collections that
+                # per-run garbage triggers stop rescanning them (measured: +20%
+                # runs/s at 50-100 clients, batch 0.68x -> 0.84x of in-process).
+                gc.collect()
+                gc.freeze()
             events = MemoryEventLog(
                 retention_s=settings.events.retention_s, max_events=settings.events.max_events
             )

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     skip_broken: bool = Field(
         False, description="Start even if a graph fails to load; list it as failed in /info."
     )
+    gc_freeze: bool = Field(
+        True, description="After startup, exempt long-lived objects from GC scans (gc.freeze)."
+    )
 
     storage: StorageSettings = StorageSettings()
     sse: SSESettings = SSESettings()

@@ -30,6 +30,9 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "graphs": TEST_GRAPHS,
         "storage": StorageSettings(backend="sqlite"),
         "sse": SSESettings(heartbeat_s=1.0),
+        # Hundreds of apps share the test process; freezing would keep every
+        # earlier test's garbage alive. Server processes (test_restart) keep it on.
+        "gc_freeze": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
