@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from app import serde
 from app.errors import InvalidInput, MalformedJSON, PayloadTooLarge
+from app.services import services_of
 
 __all__ = ["JSONResponse", "describe_validation_error", "parse_body", "query_bool"]
 
@@ -61,7 +62,7 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
 
 
 async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
-    max_bytes: int = request.app.state.services.settings.runs.max_body_bytes
+    max_bytes: int = services_of(request).settings.runs.max_body_bytes
     data = await read_json(request, max_bytes=max_bytes)
     if data is None and empty_ok:
         data = {}

@@ -316,16 +316,15 @@ class RunManager:
         """
         values: dict[str, Any] | None = None
         interrupts: dict[str, Any] = {}
-        if graph.checkpointer is None:
-            pass
-        elif (
+        ended_cleanly = (
             status == "success"
             and not graph_run.interrupted
             and type(graph_run.output) is dict
             and not _may_break(graph, graph_run.body)
-        ):
+        )
+        if ended_cleanly:
             values = serde.jsonable(graph_run.output)
-        else:
+        elif graph.checkpointer is not None:
             snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
             values = serde.jsonable(snapshot.values)
             for task in snapshot.tasks:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starlette.requests import HTTPConnection
+
 from app.assistants import AssistantResolver
 from app.events import EventLog
 from app.runs import RunManager
@@ -12,7 +14,7 @@ from app.store import Storage
 from graphs.registry import GraphRegistry
 from routers.hybrid import HybridRouter
 
-__all__ = ["Services"]
+__all__ = ["Services", "services_of"]
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,9 @@ class Services:
     runs: RunManager
     assistants: AssistantResolver
     router: HybridRouter | None = None
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    """The app's services, as ``create_app``'s lifespan put them (HTTP or WebSocket)."""
+    services: Services = connection.app.state.services
+    return services

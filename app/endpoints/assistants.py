@@ -11,13 +11,8 @@ from starlette.responses import Response
 
 from app.http import JSONResponse, parse_body, query_bool
 from app.schemas import AssistantCount, AssistantSearch
-from app.services import Services
+from app.services import services_of
 from app.state import json_schema
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:
@@ -30,23 +25,23 @@ def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> 
 
 async def search(request: Request) -> Response:
     body = await parse_body(request, AssistantSearch, empty_ok=True)
-    found = [r for r in _services(request).assistants.all() if _matches(r, body)]
+    found = [r for r in services_of(request).assistants.all() if _matches(r, body)]
     return JSONResponse(found[body.offset : body.offset + body.limit])
 
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, AssistantCount, empty_ok=True)
-    return JSONResponse(sum(_matches(r, body) for r in _services(request).assistants.all()))
+    return JSONResponse(sum(_matches(r, body) for r in services_of(request).assistants.all()))
 
 
 async def _graph(request: Request) -> tuple[str, Pregel[Any, Any, Any, Any]]:
-    services = _services(request)
+    services = services_of(request)
     graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
     return graph_id, await services.registry.get(graph_id)
 
 
 async def get(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
     return JSONResponse(services.assistants.record(graph_id))
 

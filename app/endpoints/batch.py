@@ -22,14 +22,14 @@ from app.batch import Batch, BatchRunner, parse_batch, summary
 from app.errors import InvalidInput
 from app.events import Event
 from app.http import JSONResponse, read_json
-from app.services import Services
+from app.services import Services, services_of
 from app.streaming import event_stream_response, waiting_json_response
 
 __all__ = ["create", "stream", "wait"]
 
 
 async def _batch(request: Request, *, options: bool = True) -> tuple[Services, Batch]:
-    services: Services = request.app.state.services
+    services = services_of(request)
     data = await read_json(request, max_bytes=services.settings.runs.max_body_bytes)
     if data is None:
         raise InvalidInput("batch body is missing; send an array of run bodies")

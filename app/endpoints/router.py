@@ -7,12 +7,12 @@ from starlette.responses import Response
 
 from app.errors import NotFound
 from app.http import JSONResponse
-from app.services import Services
+from app.services import services_of
 
 
 async def reload_rules(request: Request) -> Response:
     """Reload ``rules/*.yaml`` atomically; a bad file keeps the old rules serving (422)."""
-    services: Services = request.app.state.services
+    services = services_of(request)
     if services.router is None:
         raise NotFound("no router is configured (the 'auto' graph is not registered)")
     result = await services.router.reload_rules()

@@ -13,16 +13,11 @@ from app.events import parse_event_id, resume
 from app.http import JSONResponse, parse_body, query_bool, query_int
 from app.runs import RunManager
 from app.schemas import RunCreate
-from app.services import Services
+from app.services import Services, services_of
 from app.store.base import Run
 from app.streaming import event_stream_response, run_stream_headers, waiting_json_response
 
 RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
@@ -38,7 +33,7 @@ def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
 
 
 async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCreate, Run]:
-    services = _services(request)
+    services = services_of(request)
     body = await parse_body(request, RunCreate)
     thread_id = None if stateless else request.path_params["thread_id"]
     # A stateless run stores nothing: every endpoint finds it through ``runs``.
@@ -99,7 +94,7 @@ async def _run(services: Services, request: Request) -> Run:
 
 
 async def list_runs(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread_id = request.path_params["thread_id"]
     if await services.storage.threads.get(thread_id) is None:
         raise ThreadNotFound(f"thread {thread_id} not found")
@@ -123,19 +118,19 @@ async def list_runs(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
-    run = await _run(_services(request), request)
+    run = await _run(services_of(request), request)
     return JSONResponse(run.to_json())
 
 
 async def delete(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     run = await _run(services, request)
     await services.runs.delete_run(run.thread_id, run.run_id)
     return Response(status_code=204)
 
 
 async def join(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     run = await _run(services, request)
     if not services.runs.tracks(run.run_id) and not await services.storage.threads.get(
         run.thread_id
@@ -153,7 +148,7 @@ def _streams_delta(run: Run) -> bool:
 
 
 async def join_stream(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     # A finished stateless run is still found (``_run``): the SDK reconnects
     # to exactly this URL and its events are retained.
     run = await _run(services, request)
@@ -177,7 +172,7 @@ async def join_stream(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     run = await _run(services, request)
     action = request.query_params.get("action", "interrupt")
     wait = query_bool(request, "wait")

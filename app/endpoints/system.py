@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.http import JSONResponse
-from app.services import Services
+from app.services import services_of
 
 
 async def ok(request: Request) -> Response:
@@ -18,7 +18,7 @@ async def ok(request: Request) -> Response:
 
 
 async def info(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     registry = services.registry
     return JSONResponse(
         {

@@ -22,14 +22,9 @@ from app.schemas import (
     ThreadStateAt,
     ThreadStateUpdate,
 )
-from app.services import Services
+from app.services import Services, services_of
 from app.state import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.store.base import Thread
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def _thread(services: Services, thread_id: str) -> Thread:
@@ -58,7 +53,7 @@ def _config(
 
 
 async def create(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     body = await parse_body(request, ThreadCreate, empty_ok=True)
     thread_id = body.thread_id or str(uuid.uuid4())
     metadata = dict(body.metadata)
@@ -78,7 +73,7 @@ async def create(request: Request) -> Response:
 
 async def search(request: Request) -> Response:
     body = await parse_body(request, ThreadSearch, empty_ok=True)
-    threads = await _services(request).storage.threads.search(
+    threads = await services_of(request).storage.threads.search(
         metadata=body.metadata,
         values=body.values,
         status=body.status,
@@ -93,19 +88,19 @@ async def search(request: Request) -> Response:
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, ThreadCount, empty_ok=True)
-    total = await _services(request).storage.threads.count(
+    total = await services_of(request).storage.threads.count(
         metadata=body.metadata, status=body.status
     )
     return JSONResponse(total)
 
 
 async def get(request: Request) -> Response:
-    thread = await _thread(_services(request), request.path_params["thread_id"])
+    thread = await _thread(services_of(request), request.path_params["thread_id"])
     return JSONResponse(thread.to_json())
 
 
 async def patch(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread_id = request.path_params["thread_id"]
     body = await parse_body(request, ThreadPatch)
     await _thread(services, thread_id)
@@ -114,7 +109,7 @@ async def patch(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread_id = request.path_params["thread_id"]
     await _thread(services, thread_id)
     await services.runs.cancel_thread(thread_id)
@@ -125,7 +120,7 @@ async def delete(request: Request) -> Response:
 
 
 async def get_state(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread = await _thread(services, request.path_params["thread_id"])
     checkpoint_id = request.path_params.get("checkpoint_id")
     return await _state_response(
@@ -137,7 +132,7 @@ async def get_state(request: Request) -> Response:
 
 
 async def get_state_at(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread = await _thread(services, request.path_params["thread_id"])
     body = await parse_body(request, ThreadStateAt)
     return await _state_response(
@@ -156,7 +151,7 @@ async def _state_response(
 
 
 async def update_state(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread = await _thread(services, request.path_params["thread_id"])
     body = await parse_body(request, ThreadStateUpdate)
     graph = await _thread_graph(services, thread)
@@ -178,7 +173,7 @@ async def update_state(request: Request) -> Response:
 
 
 async def history(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     thread = await _thread(services, request.path_params["thread_id"])
     if request.method == "GET":
         body = ThreadHistory(limit=int(request.query_params.get("limit", 10)))
@@ -205,7 +200,7 @@ async def history(request: Request) -> Response:
 
 
 async def copy(request: Request) -> Response:
-    services = _services(request)
+    services = services_of(request)
     source = await _thread(services, request.path_params["thread_id"])
     target = await services.storage.threads.create(
         Thread(thread_id=str(uuid.uuid4()), metadata=dict(source.metadata), values=source.values)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from starlette.websockets import WebSocket
 
-from app.services import Services
+from app.services import services_of
 from app.ws_session import WsSession
 
 __all__ = ["endpoint"]
 
 
 async def endpoint(websocket: WebSocket) -> None:
-    services: Services = websocket.app.state.services
-    await WsSession(websocket, services).serve()
+    await WsSession(websocket, services_of(websocket)).serve()
