@@ -187,10 +187,15 @@ class BatchRunner:
     async def results_in_order(self, batch: Batch) -> list[ItemResult]:
         results: list[ItemResult | None] = [None] * len(batch.items)
         async for result in self.results_as_completed(batch):
-            results[result.index] = result
+            if result is not None:
+                results[result.index] = result
         return [r for r in results if r is not None]
 
-    async def results_as_completed(self, batch: Batch) -> AsyncIterator[ItemResult]:
+    async def results_as_completed(
+        self, batch: Batch, *, keepalive_s: float | None = None
+    ) -> AsyncIterator[ItemResult | None]:
+        """Each item's result as it ends; with ``keepalive_s``, also None every
+        ``keepalive_s`` seconds (busy or idle), for a transport's heartbeat."""
         runnable: list[tuple[int, RunCreate]] = []
         for index, item in enumerate(batch.items):
             if isinstance(item, InvalidInput):
@@ -216,9 +221,21 @@ class BatchRunner:
             asyncio.create_task(worker(), name="batch-worker")
             for _ in range(min(batch.max_concurrency, len(runnable)))
         ]
+        loop = asyncio.get_running_loop()
+        tick_at = loop.time() + keepalive_s if keepalive_s is not None else None
         try:
-            for _ in range(len(runnable)):
-                yield await done.get()
+            remaining = len(runnable)
+            while remaining:
+                result: ItemResult | None = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(tick_at):
+                        result = await done.get()  # cancel-safe: nothing is lost
+                if result is not None:
+                    remaining -= 1
+                    yield result
+                if tick_at is not None and keepalive_s is not None and loop.time() >= tick_at:
+                    tick_at = max(tick_at + keepalive_s, loop.time())
+                    yield None
         finally:
             for task in workers:
                 task.cancel()

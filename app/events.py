@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,6 +91,21 @@ class EventLog(Protocol):
 
         ``from_oldest`` starts at the oldest retained event instead of raising
         ``EventsExpired`` for the start position (``after`` must be None).
+        """
+        ...
+
+    def read_batches(
+        self,
+        run_id: str,
+        *,
+        after: str | None = None,
+        from_oldest: bool = False,
+        keepalive_s: float | None = None,
+    ) -> AsyncIterator[Sequence[Event]]:
+        """``read`` in batches: every event already in the log at once, so a
+        transport writes what piled up in one go. With ``keepalive_s``, an
+        empty batch every ``keepalive_s`` seconds (busy or idle), so the
+        transport can keep its connection alive without a timer of its own.
         """
         ...
 
@@ -232,11 +248,25 @@ class MemoryEventLog:
     async def read(
         self, run_id: str, *, after: str | None = None, from_oldest: bool = False
     ) -> AsyncIterator[Event]:
+        async for batch in self.read_batches(run_id, after=after, from_oldest=from_oldest):
+            for event in batch:
+                yield event
+
+    async def read_batches(
+        self,
+        run_id: str,
+        *,
+        after: str | None = None,
+        from_oldest: bool = False,
+        keepalive_s: float | None = None,
+    ) -> AsyncIterator[Sequence[Event]]:
         if from_oldest and after is not None:
             raise ValueError("from_oldest reads start at the oldest event; do not pass 'after'")
         log = self._get(run_id)
         if log is None:
             raise RunNotFound(f"no event log for run {run_id} (unknown or expired)")
+        loop = asyncio.get_running_loop()
+        tick_at = loop.time() + keepalive_s if keepalive_s is not None else None
         # ``position`` counts events from the start of the run, dropped ones
         # included, so trimming while we wait cannot shift it.
         position = self._start_index(run_id, log, after, from_oldest) + log.dropped
@@ -247,15 +277,22 @@ class MemoryEventLog:
                     f"reader of run {run_id} fell behind: {-index} events were dropped "
                     "before it read them"
                 )
-            pending = log.events[index:]  # a copy: appends while we yield stay ours
-            for event in pending:
-                yield event
-            position += len(pending)
-            if position - log.dropped < len(log.events):
-                continue
-            if log.closed:
+            if index < len(log.events):
+                pending = log.events[index:]  # a copy: appends while we yield stay ours
+                position += len(pending)
+                yield pending
+            elif log.closed:
                 return  # drained a closed (or deleted) log
-            await log.changed.wait()
+            elif tick_at is None:
+                await log.changed.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(tick_at):
+                        await log.changed.wait()
+            if tick_at is not None and keepalive_s is not None and loop.time() >= tick_at:
+                # On a fixed cadence, busy or not, like a heartbeat timer would.
+                tick_at = max(tick_at + keepalive_s, loop.time())
+                yield ()
 
 
 _KEYFRAME_PREFIX = b'{"ops":[{"op":"replace","path":"","value":'
@@ -277,14 +314,20 @@ def _is_delta(name: str) -> bool:
 
 
 async def resume(
-    log: EventLog, run_id: str, *, after: str | None = None, delta: bool = False
-) -> AsyncIterator[Event]:
-    """The run's events after ``after``, then live; never a silent gap.
+    log: EventLog,
+    run_id: str,
+    *,
+    after: str | None = None,
+    delta: bool = False,
+    keepalive_s: float | None = None,
+) -> AsyncIterator[Sequence[Event]]:
+    """The run's events after ``after``, then live, in batches; never a silent gap.
 
-    While the log holds everything after ``after`` this is ``log.read``. When
-    it does not (``EventsExpired``, at the start or because the reader fell
-    behind), a stream without ``delta`` gets the ``EventsExpired`` raised to
-    its transport, which reports it as an ``error`` event. A ``delta`` stream
+    While the log holds everything after ``after`` this is ``log.read_batches``
+    (empty batches included: ``keepalive_s`` is passed on). When it does not
+    (``EventsExpired``, at the start or because the reader fell behind), a
+    stream without ``delta`` gets the ``EventsExpired`` raised to its
+    transport, which reports it as an ``error`` event. A ``delta`` stream
     (``delta=True``) is re-synchronised instead: reading on from the oldest
     retained event, each delta namespace (``delta``, ``delta|<ns>``) is
     withheld until its next keyframe, and is forwarded from there on; other
@@ -295,9 +338,10 @@ async def resume(
     """
     last: tuple[int, int] | None = parse_event_id(after) if after is not None else None
     try:
-        async for event in log.read(run_id, after=after):
-            last = parse_event_id(event.id)
-            yield event
+        async for batch in log.read_batches(run_id, after=after, keepalive_s=keepalive_s):
+            if batch:
+                last = parse_event_id(batch[-1].id)
+            yield batch
         return
     except EventsExpired:
         if not delta:
@@ -306,19 +350,25 @@ async def resume(
         synced: set[str] = set()
         unrecoverable = False
         try:
-            async for event in log.read(run_id, from_oldest=True):
-                key = parse_event_id(event.id)
-                if last is not None and key <= last:
-                    continue
-                if _is_delta(event.event) and event.event not in synced:
-                    if not is_keyframe(event.data):
-                        continue  # a patch against a state the client never got
-                    synced.add(event.event)
-                if event.event == "end" and "delta" not in synced:
-                    unrecoverable = True
+            async for batch in log.read_batches(run_id, from_oldest=True, keepalive_s=keepalive_s):
+                kept: list[Event] = []
+                for event in batch:
+                    key = parse_event_id(event.id)
+                    if last is not None and key <= last:
+                        continue
+                    if _is_delta(event.event) and event.event not in synced:
+                        if not is_keyframe(event.data):
+                            continue  # a patch against a state the client never got
+                        synced.add(event.event)
+                    if event.event == "end" and "delta" not in synced:
+                        unrecoverable = True
+                        break
+                    last = key
+                    kept.append(event)
+                if kept or not batch:  # events, or a keep-alive tick
+                    yield kept
+                if unrecoverable:
                     break
-                last = key
-                yield event
             else:
                 return
         except EventsExpired:

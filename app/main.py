@@ -8,6 +8,7 @@ load stops startup with its spec and reason (unless ``skip_broken``).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from app.http import JSONResponse
 from app.runs import RunManager
 from app.services import Services
 from app.settings import Settings
+from app.sse_response import OpenStreams
 from app.store import open_storage
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 retention_s=settings.events.retention_s, max_events=settings.events.max_events
             )
             resolver = AssistantResolver(registry)
+            streams = OpenStreams()
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,
@@ -175,11 +178,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 events=events,
                 runs=manager,
                 assistants=resolver,
+                streams=streams,
                 router=hybrid_router,
             )
+            exit_watch = asyncio.create_task(streams.watch_exit(), name="sse-exit-watch")
             try:
                 yield
             finally:
+                exit_watch.cancel()
                 await manager.shutdown()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()

@@ -10,6 +10,7 @@ from app.assistants import AssistantResolver
 from app.events import EventLog
 from app.runs import RunManager
 from app.settings import Settings
+from app.sse_response import OpenStreams
 from app.store import Storage
 from graphs.registry import GraphRegistry
 from routers.hybrid import HybridRouter
@@ -25,6 +26,7 @@ class Services:
     events: EventLog
     runs: RunManager
     assistants: AssistantResolver
+    streams: OpenStreams
     router: HybridRouter | None = None
 
 

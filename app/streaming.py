@@ -1,29 +1,29 @@
 """Framing: the run event log as SSE, and JSON bodies that wait with keep-alives.
 
-Transports only frame (ARCHITECTURE principle 2): they read ``Event``s from the
-log and write them out. sse-starlette owns the response: the heartbeat task
-(``: heartbeat`` comments every ``heartbeat_s``, independent of traffic), send
-timeouts and disconnect detection. Events are framed here, as the bytes
-``ServerSentEvent.encode`` would produce (``id``, ``event``, ``data`` lines),
-which sse-starlette sends as they are: the log's data is already one line of
-JSON, so there is nothing to split or escape (an event that is not one line
-still goes through ``ServerSentEvent``).
+Transports only frame (ARCHITECTURE principle 2): they read batches of
+``Event``s from the log and write them out, each batch in one write; an empty
+batch (the log's keep-alive tick, every ``heartbeat_s`` whatever the traffic)
+becomes a ``: heartbeat`` comment. Events are framed as the bytes
+``ServerSentEvent.encode`` would produce (``id``, ``event``, ``data`` lines):
+the log's data is already one line of JSON, so there is nothing to split or
+escape (an event that is not one line still goes through ``ServerSentEvent``).
+``app.sse_response`` sends the frames: disconnects, send timeouts, shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import ServerSentEvent
 from starlette.responses import StreamingResponse
-from starlette.types import Message
 
 from app import serde
 from app.errors import SwitchyardError, error_body
 from app.events import Event
 from app.settings import SSESettings
+from app.sse_response import EventStreamResponse, OpenStreams
 
 __all__ = ["event_stream_response", "frame", "run_stream_headers", "waiting_json_response"]
 
@@ -36,8 +36,7 @@ def run_stream_headers(thread_id: str, run_id: str) -> dict[str, str]:
     }
 
 
-def _heartbeat() -> ServerSentEvent:
-    return ServerSentEvent(comment="heartbeat")
+_HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
 
 
 def frame(event: Event) -> bytes:
@@ -52,35 +51,38 @@ def _multiline(text: str) -> bool:
     return "\n" in text or "\r" in text
 
 
-async def _frames(events: AsyncIterator[Event]) -> AsyncIterator[bytes | ServerSentEvent]:
+async def _frames(batches: AsyncIterator[Sequence[Event]]) -> AsyncGenerator[bytes, None]:
     try:
-        async for event in events:
-            yield frame(event)
+        async for batch in batches:
+            if not batch:
+                yield _HEARTBEAT
+            elif len(batch) == 1:
+                yield frame(batch[0])
+            else:
+                yield b"".join([frame(event) for event in batch])
     except SwitchyardError as exc:
         # e.g. the client resumed from an id the log no longer holds: say so
         # explicitly instead of ending the stream with a silent gap.
-        yield ServerSentEvent(data=serde.dumps(error_body(exc)).decode(), event="error")
-        yield ServerSentEvent(data="null", event="end")
+        error = ServerSentEvent(data=serde.dumps(error_body(exc)).decode(), event="error")
+        yield error.encode() + ServerSentEvent(data="null", event="end").encode()
 
 
 def event_stream_response(
-    events: AsyncIterator[Event],
+    batches: AsyncIterator[Sequence[Event]],
     *,
     sse: SSESettings,
+    streams: OpenStreams,
     headers: Mapping[str, str] | None = None,
     on_disconnect: Callable[[], Awaitable[None]] | None = None,
-) -> EventSourceResponse:
-    async def closed_by_client(_: Message) -> None:
-        if on_disconnect is not None:
-            await on_disconnect()
-
-    return EventSourceResponse(
-        _frames(events),
-        headers=dict(headers or {}),
-        ping=sse.heartbeat_s,
-        ping_message_factory=_heartbeat,
-        send_timeout=sse.send_timeout_s,
-        client_close_handler_callable=closed_by_client,
+) -> EventStreamResponse:
+    """An SSE response over event batches whose empty batches are heartbeats
+    (``EventLog.read_batches(keepalive_s=sse.heartbeat_s)``)."""
+    return EventStreamResponse(
+        _frames(batches),
+        streams=streams,
+        send_timeout_s=sse.send_timeout_s,
+        headers=headers,
+        on_disconnect=on_disconnect,
     )
 
 

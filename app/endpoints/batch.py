@@ -12,7 +12,7 @@ batch's unfinished items: their results could no longer be delivered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,18 +52,26 @@ async def wait(request: Request) -> Response:
     return waiting_json_response(answer(), heartbeat_s=services.settings.sse.heartbeat_s)
 
 
-async def _result_events(runner: BatchRunner, batch: Batch) -> AsyncIterator[Event]:
+async def _result_events(
+    runner: BatchRunner, batch: Batch, keepalive_s: float
+) -> AsyncIterator[Sequence[Event]]:
     # Not a run's log: nothing can resume a batch, so the ids only number
-    # the events of this one response.
+    # the events of this one response. An empty batch is a heartbeat.
     statuses: list[str] = []
-    async for result in runner.results_as_completed(batch):
+    async for result in runner.results_as_completed(batch, keepalive_s=keepalive_s):
+        if result is None:
+            yield ()
+            continue
         statuses.append(result.status)
-        yield Event(str(len(statuses)), "result", serde.dumps(result.to_json()))
-    yield Event(str(len(statuses) + 1), "end", serde.dumps(summary(statuses)))
+        yield (Event(str(len(statuses)), "result", serde.dumps(result.to_json())),)
+    yield (Event(str(len(statuses) + 1), "end", serde.dumps(summary(statuses))),)
 
 
 async def stream(request: Request) -> Response:
     services, batch = await _batch(request)
+    sse = services.settings.sse
     return event_stream_response(
-        _result_events(BatchRunner(services.runs), batch), sse=services.settings.sse
+        _result_events(BatchRunner(services.runs), batch, sse.heartbeat_s),
+        sse=sse,
+        streams=services.streams,
     )

@@ -53,9 +53,11 @@ async def create_stream(request: Request) -> Response:
     # ``resume`` rather than a plain read: a delta stream whose reader fell
     # behind the log's trimming re-synchronises on a keyframe.
     delta = "delta" in body.stream_modes
+    sse = services.settings.sse
     return event_stream_response(
-        resume(services.events, run.run_id, delta=delta),
-        sse=services.settings.sse,
+        resume(services.events, run.run_id, delta=delta, keepalive_s=sse.heartbeat_s),
+        sse=sse,
+        streams=services.streams,
         headers=run_stream_headers(run.thread_id, run.run_id),
         on_disconnect=_on_disconnect(services.runs, run, body.on_disconnect),
     )
@@ -163,9 +165,17 @@ async def join_stream(request: Request) -> Response:
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
     cancel = query_bool(request, "cancel_on_disconnect")
+    sse = services.settings.sse
     return event_stream_response(
-        resume(services.events, run.run_id, after=last_event_id, delta=_streams_delta(run)),
-        sse=services.settings.sse,
+        resume(
+            services.events,
+            run.run_id,
+            after=last_event_id,
+            delta=_streams_delta(run),
+            keepalive_s=sse.heartbeat_s,
+        ),
+        sse=sse,
+        streams=services.streams,
         headers=run_stream_headers(run.thread_id, run.run_id),
         on_disconnect=_on_disconnect(services.runs, run, "cancel" if cancel else "continue"),
     )

@@ -27,6 +27,7 @@ async def info(request: Request) -> Response:
             "langgraph_py_version": version("langgraph"),
             "flags": {"assistants": True, "crons": False, "langsmith": False},
             "storage": services.settings.storage.backend,
+            "open_streams": len(services.streams),  # SSE responses being written now
             "graphs": {
                 graph_id: {"status": "ok", "compiles": registry.compile_count.get(graph_id, 0)}
                 for graph_id in registry.ids()

@@ -316,3 +316,68 @@ async def test_runs_when_several_then_logs_are_independent(log: EventLog) -> Non
 
 def test_max_events_when_asked_then_reports_the_bound(backend: Backend) -> None:
     assert backend.make(60.0, 7).max_events == 7
+
+
+# -- read_batches: what transports read ---------------------------------------
+
+
+async def test_read_batches_when_events_piled_up_then_one_batch_holds_them_all(
+    log: EventLog,
+) -> None:
+    ids = await _fill(log, "run", 5)
+    batches = log.read_batches("run")
+    assert [e.id for e in await anext(batches)] == ids  # one write for the five
+    more = await _fill(log, "run", 2, start=5)
+    await log.close("run")
+    assert [[e.id for e in batch] async for batch in batches] == [more]
+
+
+async def test_read_batches_when_idle_with_keepalive_then_empty_batch_each_interval(
+    log: EventLog,
+) -> None:
+    await log.open("run")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ticks: list[float] = []
+    async for batch in log.read_batches("run", keepalive_s=0.05):
+        assert list(batch) == []
+        ticks.append(loop.time() - started)
+        if len(ticks) == 4:
+            break
+    # A tick comes no sooner than its interval, on a fixed cadence.
+    for n, at in enumerate(ticks, start=1):
+        assert at >= 0.05 * n - 0.005
+    assert ticks[-1] < 0.05 * 4 + 0.5
+
+
+async def test_read_batches_when_busy_with_keepalive_then_ticks_keep_their_cadence(
+    log: EventLog,
+) -> None:
+    """Events every 10 ms do not postpone a 50 ms keep-alive: it is a heartbeat,
+    not an idle timeout."""
+    await log.open("run")
+
+    async def writer() -> None:
+        for n in range(30):
+            await log.append("run", "custom", b"%d" % n)
+            await asyncio.sleep(0.01)  # the pace of the traffic, not synchronisation
+        await log.close("run")
+
+    task = asyncio.create_task(writer())
+    events, ticks = 0, 0
+    async for batch in log.read_batches("run", keepalive_s=0.05):
+        if batch:
+            events += len(batch)
+        else:
+            ticks += 1
+    await task
+    assert events == 30
+    assert ticks >= 3  # ~0.3 s of traffic at a 50 ms cadence
+
+
+async def test_read_batches_when_no_keepalive_then_never_an_empty_batch(log: EventLog) -> None:
+    await _fill(log, "run", 3)
+    await log.close("run")
+    batches = [list(batch) async for batch in log.read_batches("run")]
+    assert batches
+    assert all(batches)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import orjson
+import pytest
+from sse_starlette.sse import AppStatus
 
 from app.settings import RunSettings, SSESettings
 from tests.conftest import make_settings
@@ -133,3 +136,75 @@ def test_stream_when_error_event_arrives_then_run_status_is_already_final(
                     seen_at_error = http.get(run_path).json()["status"]
                     break
     assert seen_at_error == "error"
+
+
+def test_stream_when_head_then_headers_only_without_waiting_for_the_run(
+    server: RunningServer,
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=5) as http:
+        body = {"assistant_id": "slow", "input": {"sleep_s": 30}}
+        run_path = http.post("/runs", json=body).headers["content-location"]
+        response = http.head(run_path + "/stream")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.content == b""
+        http.post(run_path + "/cancel")
+
+
+def _open_streams(http: httpx.Client) -> int:
+    count: int = http.get("/info").json()["open_streams"]
+    return count
+
+
+def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)  # polling a condition with a deadline, not a fixed wait
+    return True
+
+
+def test_stream_when_client_leaves_without_cancel_then_stream_released_and_run_continues(
+    server: RunningServer,
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        body = {"assistant_id": "slow", "input": {"sleep_s": 30}}  # on_disconnect: continue
+        with http.stream("POST", "/runs/stream", json=body) as response:
+            for line in response.iter_lines():
+                if line == "event: metadata":
+                    assert _open_streams(http) == 1
+                    break
+        run_path = response.headers["content-location"]
+        # The server learns of the close from the socket, not from a heartbeat
+        # (1 s here): the writer is gone well before one would be due.
+        assert _wait_until(lambda: _open_streams(http) == 0, timeout_s=0.9)
+        assert http.get(run_path).json()["status"] == "running"
+        http.post(run_path + "/cancel")
+
+
+@pytest.fixture
+def server_exiting() -> Iterator[Callable[[], None]]:
+    """Flip the flag uvicorn's exit handler sets (sse-starlette's AppStatus),
+    and put it back: it is process-wide."""
+    yield lambda: setattr(AppStatus, "should_exit", True)
+    AppStatus.should_exit = False
+
+
+def test_stream_when_server_begins_to_exit_then_open_streams_end_cleanly(
+    server: RunningServer, server_exiting: Callable[[], None]
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        body = {"assistant_id": "slow", "input": {"sleep_s": 30}}
+        with http.stream("POST", "/runs/stream", json=body) as response:
+            lines = iter(response.iter_lines())
+            assert next(line for line in lines if line == "event: metadata")
+            server_exiting()
+            started = time.monotonic()
+            # Reading to the end raises if the chunked body were cut off.
+            rest = list(lines)
+            ended_after = time.monotonic() - started
+        assert ended_after < 2.0  # the exit watch looks twice a second
+        assert "event: end" not in rest  # the run goes on; a client resumes it elsewhere
+        run_path = response.headers["content-location"]
+        http.post(run_path + "/cancel")
