@@ -122,9 +122,11 @@ class _RunLog:
     dropped_last: tuple[int, int] = (0, -1)  # key of the newest dropped event
     closed: bool = False
     deleted: bool = False
-    # Replaced on every append: readers wait on the current one, so waking
-    # them costs one set() however many are listening, and nobody polls.
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Futures of the readers waiting for the next append, woken all at once by
+    # it; nobody polls. Plain futures, not an asyncio.Event per log or per
+    # append: an Event allocates a ~0.7 KB deque, and most logs being read
+    # belong to idle streams.
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
     last: tuple[int, int] = (0, -1)
 
 
@@ -208,8 +210,10 @@ class MemoryEventLog:
 
     @staticmethod
     def _notify(log: _RunLog) -> None:
-        log.changed.set()
-        log.changed = asyncio.Event()
+        waiters, log.waiters = log.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def close(self, run_id: str) -> None:
         log = self._get(run_id)
@@ -283,16 +287,31 @@ class MemoryEventLog:
                 yield pending
             elif log.closed:
                 return  # drained a closed (or deleted) log
-            elif tick_at is None:
-                await log.changed.wait()
             else:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(tick_at):
-                        await log.changed.wait()
+                await _changed(log, loop, tick_at)
             if tick_at is not None and keepalive_s is not None and loop.time() >= tick_at:
                 # On a fixed cadence, busy or not, like a heartbeat timer would.
                 tick_at = max(tick_at + keepalive_s, loop.time())
                 yield ()
+
+
+async def _changed(log: _RunLog, loop: asyncio.AbstractEventLoop, until: float | None) -> None:
+    """Wait for the next append or close of ``log``, or until loop time ``until``."""
+    waiter: asyncio.Future[None] = loop.create_future()
+    log.waiters.append(waiter)
+    try:
+        if until is None:
+            await waiter
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(until):
+                    await waiter
+    finally:
+        if not waiter.done() or waiter.cancelled():
+            # Left without being woken (timeout, cancel): leave no dead waiter
+            # behind, or an idle log would collect one per keep-alive tick.
+            with contextlib.suppress(ValueError):
+                log.waiters.remove(waiter)
 
 
 _KEYFRAME_PREFIX = b'{"ops":[{"op":"replace","path":"","value":'

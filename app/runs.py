@@ -362,7 +362,6 @@ class RunManager:
             await self._emit(handle, "end", None)
             if handle.kind != "ephemeral":
                 await self._events.close(run.run_id)
-            handle.done.set()
             self._handles.pop(run.run_id, None)
 
     def _memory_run(self, thread_id: str | None, run_id: str) -> Run | None:
@@ -412,7 +411,7 @@ class RunManager:
         if handle.task is not None and not handle.task.done():
             handle.task.cancel()
         if wait:
-            await handle.done.wait()
+            await handle.ended()
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """The outcome once the run ends; None if this process no longer tracks it
@@ -420,7 +419,7 @@ class RunManager:
         handle = self._handles.get(run_id)
         if handle is None:
             return self._recent.outcome(run_id)
-        await handle.done.wait()
+        await handle.ended()
         return handle.outcome
 
     def is_active(self, run_id: str) -> bool:
@@ -429,10 +428,6 @@ class RunManager:
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""
         return run_id in self._handles or self._recent.outcome(run_id) is not None
-
-    def done_event(self, run_id: str) -> asyncio.Event | None:
-        handle = self._handles.get(run_id)
-        return handle.done if handle else None
 
     def read_events(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
         return self._events.read(run_id, after=after)

@@ -103,6 +103,7 @@ class EventStreamResponse(Response):
         self.streams = streams
         self.send_timeout_s = send_timeout_s
         self.on_disconnect = on_disconnect
+        self.client_left = False
         self.status_code = 200
         self.background = None
         # What sse-starlette sends: no caching, no proxy buffering.
@@ -121,8 +122,7 @@ class EventStreamResponse(Response):
             return
         writer = asyncio.current_task()
         assert writer is not None, "ASGI apps run in a task"
-        left = asyncio.Event()
-        listener = asyncio.create_task(self._listen(receive, writer, left))
+        listener = asyncio.create_task(self._listen(receive, writer))
         self.streams.add(writer)
         try:
             await send(start)
@@ -130,16 +130,16 @@ class EventStreamResponse(Response):
             listener.cancel()  # before the last chunk: the end is not a disconnect
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not (left.is_set() or self.streams.closing(writer)):
+            if not (self.client_left or self.streams.closing(writer)):
                 raise  # not ours: the server is cancelling the request
             writer.uncancel()
-            if not left.is_set():  # shutdown: end the body, the client sees a clean end
+            if not self.client_left:  # shutdown: end the body, the client sees a clean end
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except TimeoutError:
             log.warning("SSE client stopped reading for %s s: closed", self.send_timeout_s)
         finally:
             self.streams.discard(writer)
-            if left.is_set():
+            if self.client_left:
                 await listener  # let on_disconnect finish
             else:
                 listener.cancel()
@@ -155,12 +155,10 @@ class EventStreamResponse(Response):
                 async with asyncio.timeout(timeout_s):
                     await send(message)
 
-    async def _listen(
-        self, receive: Receive, writer: asyncio.Task[object], left: asyncio.Event
-    ) -> None:
+    async def _listen(self, receive: Receive, writer: asyncio.Task[object]) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass  # a request body arriving late: nothing to do with it
-        left.set()
+        self.client_left = True
         try:
             if self.on_disconnect is not None:
                 await self.on_disconnect()
