@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
@@ -105,8 +105,6 @@ class GraphRun:
     output: Any = None
     interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
-    # Overrides the body's (None: the body's, else LangGraph's default).
-    durability: Literal["sync", "async", "exit"] | None = None
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
     _emitted: int = 0
@@ -143,7 +141,7 @@ class GraphRun:
             interrupt_before=self.body.interrupt_before,
             interrupt_after=self.body.interrupt_after,
             context=self.body.context,
-            durability=self.durability or self.body.durability,
+            durability=self.body.durability,
         )
         async for part in stream:
             namespace, mode, chunk = part if nested else ((), *part)

@@ -197,13 +197,29 @@ async def test_interrupt_when_inside_stateless_run_then_streamed_and_run_succeed
         },
         {"assistant_id": "approval", "input": {"draft": "x"}, "stream_mode": ["values", "updates"]},
         {"assistant_id": "failing", "input": {"value": 1}, "stream_mode": "updates"},
+        {"assistant_id": "steps", "input": {"steps": []}, "stream_mode": ["checkpoints"]},
+        {
+            "assistant_id": "steps",
+            "input": {"steps": []},
+            "stream_mode": ["updates", "values"],
+            "interrupt_before": ["two"],
+        },
         {
             "assistant_id": "chat",
             "input": {"messages": [{"role": "user", "content": "hi"}]},
             "stream_mode": ["messages-tuple", "values", "updates"],
         },
     ],
-    ids=["steps", "nested-debug", "nested", "approval", "failing", "chat"],
+    ids=[
+        "steps",
+        "nested-debug",
+        "nested",
+        "approval",
+        "failing",
+        "checkpoints",
+        "breakpoint",
+        "chat",
+    ],
 )
 async def test_stateless_events_when_not_kept_then_same_as_stored_path(
     client: httpx.AsyncClient, body: dict[str, Any]
