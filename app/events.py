@@ -126,7 +126,7 @@ class _RunLog:
     # it; nobody polls. Plain futures, not an asyncio.Event per log or per
     # append: an Event allocates a ~0.7 KB deque, and most logs being read
     # belong to idle streams.
-    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    waiters: list[asyncio.Future[bool]] = field(default_factory=list)
     last: tuple[int, int] = (0, -1)
 
 
@@ -213,7 +213,7 @@ class MemoryEventLog:
         waiters, log.waiters = log.waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(True)  # True: woken by the log
 
     async def close(self, run_id: str) -> None:
         log = self._get(run_id)
@@ -270,46 +270,83 @@ class MemoryEventLog:
         if log is None:
             raise RunNotFound(f"no event log for run {run_id} (unknown or expired)")
         loop = asyncio.get_running_loop()
-        tick_at = loop.time() + keepalive_s if keepalive_s is not None else None
+        keepalive = _KeepAlive(loop, keepalive_s) if keepalive_s is not None else None
         # ``position`` counts events from the start of the run, dropped ones
         # included, so trimming while we wait cannot shift it.
         position = self._start_index(run_id, log, after, from_oldest) + log.dropped
-        while True:
-            index = position - log.dropped
-            if index < 0:
-                raise EventsExpired(
-                    f"reader of run {run_id} fell behind: {-index} events were dropped "
-                    "before it read them"
-                )
-            if index < len(log.events):
-                pending = log.events[index:]  # a copy: appends while we yield stay ours
-                position += len(pending)
-                yield pending
-            elif log.closed:
-                return  # drained a closed (or deleted) log
-            else:
-                await _changed(log, loop, tick_at)
-            if tick_at is not None and keepalive_s is not None and loop.time() >= tick_at:
-                # On a fixed cadence, busy or not, like a heartbeat timer would.
-                tick_at = max(tick_at + keepalive_s, loop.time())
-                yield ()
+        try:
+            while True:
+                index = position - log.dropped
+                if index < 0:
+                    raise EventsExpired(
+                        f"reader of run {run_id} fell behind: {-index} events were dropped "
+                        "before it read them"
+                    )
+                if index < len(log.events):
+                    pending = log.events[index:]  # a copy: appends while we yield stay ours
+                    position += len(pending)
+                    yield pending
+                elif log.closed:
+                    return  # drained a closed (or deleted) log
+                else:
+                    await _changed(log, loop, keepalive)
+                if keepalive is not None and keepalive.take_tick():
+                    yield ()
+        finally:
+            if keepalive is not None:
+                keepalive.stop()
 
 
-async def _changed(log: _RunLog, loop: asyncio.AbstractEventLoop, until: float | None) -> None:
-    """Wait for the next append or close of ``log``, or until loop time ``until``."""
-    waiter: asyncio.Future[None] = loop.create_future()
+class _KeepAlive:
+    """One reader's keep-alive cadence: a tick every ``every_s``, busy or idle.
+
+    One timer per interval, not a timeout per wait: a short run's reader
+    waits a handful of times and ticks never. The timer wakes the reader if it
+    is waiting; a busy reader finds the tick when it next looks.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, every_s: float) -> None:
+        self._loop = loop
+        self._every_s = every_s
+        self._at = loop.time() + every_s
+        self._due = False
+        self.waiter: asyncio.Future[bool] | None = None
+        self._timer = loop.call_at(self._at, self._fire)
+
+    def _fire(self) -> None:
+        self._due = True
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(False)  # False: woken by the tick, not the log
+
+    def take_tick(self) -> bool:
+        if not self._due:
+            return False
+        self._due = False
+        self._at = max(self._at + self._every_s, self._loop.time())
+        self._timer = self._loop.call_at(self._at, self._fire)
+        return True
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+
+async def _changed(
+    log: _RunLog, loop: asyncio.AbstractEventLoop, keepalive: _KeepAlive | None
+) -> None:
+    """Wait for the next append to (or close of) ``log``, or a keep-alive tick."""
+    waiter: asyncio.Future[bool] = loop.create_future()
     log.waiters.append(waiter)
+    if keepalive is not None:
+        keepalive.waiter = waiter
+    woken_by_log = False
     try:
-        if until is None:
-            await waiter
-        else:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(until):
-                    await waiter
+        woken_by_log = await waiter
     finally:
-        if not waiter.done() or waiter.cancelled():
-            # Left without being woken (timeout, cancel): leave no dead waiter
-            # behind, or an idle log would collect one per keep-alive tick.
+        if keepalive is not None:
+            keepalive.waiter = None
+        if not woken_by_log:
+            # Left before the log woke it (a tick, a cancel): leave no dead
+            # waiter behind, or an idle log would collect one per tick.
             with contextlib.suppress(ValueError):
                 log.waiters.remove(waiter)
 

@@ -181,11 +181,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 streams=streams,
                 router=hybrid_router,
             )
-            exit_watch = asyncio.create_task(streams.watch_exit(), name="sse-exit-watch")
+            stream_watch = asyncio.create_task(streams.watch(), name="sse-watch")
             try:
                 yield
             finally:
-                exit_watch.cancel()
+                stream_watch.cancel()
                 await manager.shutdown()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()

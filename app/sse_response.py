@@ -12,7 +12,8 @@ tasks are for, with less:
   the framing turns into ``: heartbeat``. No timer task per stream.
 * **Writing** happens in the request's own task; a send that does not
   complete within ``send_timeout_s`` (a client that stopped reading while its
-  socket stays open) ends the stream.
+  socket stays open) ends the stream. ``OpenStreams`` checks that twice a
+  second for all streams at once, rather than a timer around every send.
 * **Disconnect**: one task waits on ``receive()``; when the client leaves it
   runs ``on_disconnect`` at once (so ``on_disconnect="cancel"`` stops the run
   even while the stream is silent) and cancels the writer.
@@ -32,7 +33,6 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 from sse_starlette.sse import AppStatus
-from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -40,48 +40,86 @@ __all__ = ["EventStreamResponse", "OpenStreams"]
 
 log = logging.getLogger("switchyard.sse")
 
-_EXIT_POLL_S = 0.5  # how soon a stopping server ends its open streams
+# What sse-starlette sends: no caching, no proxy buffering; built once.
+_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"connection", b"keep-alive"),
+    (b"x-accel-buffering", b"no"),
+]
+_WATCH_S = 0.5  # how often stuck sends and a stopping server are looked for
+
+
+class _Stream:
+    """What the watch knows of one open stream."""
+
+    __slots__ = ("end", "send_timeout_s", "sending_since", "writer")
+
+    def __init__(self, writer: asyncio.Task[object], send_timeout_s: float | None) -> None:
+        self.writer = writer
+        self.send_timeout_s = send_timeout_s
+        self.sending_since: float | None = None  # loop time a send began, while it lasts
+        self.end: str | None = None  # why the watch cancelled the writer
 
 
 class OpenStreams:
-    """The streams this app has open, so that shutdown can end them.
+    """The streams this app has open, watched by one task for the whole app.
 
-    ``watch_exit`` runs for the app's lifetime (one task per app, not per
-    stream) and ends every open stream once the server is exiting.
+    ``watch`` runs for the app's lifetime: it ends every open stream once the
+    server is exiting, and a stream whose current send has lasted longer
+    than its ``send_timeout_s``.
     """
 
-    def __init__(self, exiting: Callable[[], bool] = lambda: AppStatus.should_exit) -> None:
-        self._writers: set[asyncio.Task[object]] = set()
-        self._closing: set[asyncio.Task[object]] = set()
+    def __init__(
+        self,
+        exiting: Callable[[], bool] = lambda: AppStatus.should_exit,
+        *,
+        watch_s: float = _WATCH_S,
+    ) -> None:
+        self._streams: set[_Stream] = set()
         self._exiting = exiting
+        self._watch_s = watch_s
 
     def __len__(self) -> int:
-        return len(self._writers)
+        return len(self._streams)
 
-    def add(self, writer: asyncio.Task[object]) -> None:
-        self._writers.add(writer)
+    def open(self, writer: asyncio.Task[object], send_timeout_s: float | None) -> _Stream:
+        stream = _Stream(writer, send_timeout_s)
+        self._streams.add(stream)
+        return stream
 
-    def discard(self, writer: asyncio.Task[object]) -> None:
-        self._writers.discard(writer)
-        self._closing.discard(writer)
-
-    def closing(self, writer: asyncio.Task[object]) -> bool:
-        """Whether this writer was cancelled to end its stream at shutdown."""
-        return writer in self._closing
+    def close(self, stream: _Stream) -> None:
+        self._streams.discard(stream)
 
     def close_all(self) -> None:
         """End every open stream: each sends its last chunk and returns."""
-        for writer in self._writers - self._closing:
-            self._closing.add(writer)
-            writer.cancel()
+        for stream in self._streams:
+            self._end(stream, "shutdown")
 
-    async def watch_exit(self) -> None:
-        # A poll rather than a hook: the flag is set from a signal handler,
-        # and two wake-ups a second cost nothing next to any stream.
+    @staticmethod
+    def _end(stream: _Stream, reason: str) -> None:
+        if stream.end is None:
+            stream.end = reason
+            stream.writer.cancel()
+
+    def check(self, now: float) -> None:
+        """One look at every stream (what ``watch`` does each ``watch_s``)."""
+        if self._exiting():
+            self.close_all()
+            return
+        for stream in self._streams:
+            since, limit = stream.sending_since, stream.send_timeout_s
+            if since is not None and limit is not None and now - since > limit:
+                self._end(stream, "send timeout")
+
+    async def watch(self) -> None:
+        # A poll rather than a hook: the exit flag is set from a signal
+        # handler, and two wake-ups a second cost nothing next to any stream.
+        loop = asyncio.get_running_loop()
         while True:
-            if self._exiting() and self._writers:
-                self.close_all()
-            await asyncio.sleep(_EXIT_POLL_S)
+            if self._streams:
+                self.check(loop.time())
+            await asyncio.sleep(self._watch_s)
 
 
 class EventStreamResponse(Response):
@@ -106,12 +144,8 @@ class EventStreamResponse(Response):
         self.client_left = False
         self.status_code = 200
         self.background = None
-        # What sse-starlette sends: no caching, no proxy buffering.
-        merged = MutableHeaders(headers=dict(headers or {}))
-        merged.setdefault("Cache-Control", "no-store")
-        merged["Connection"] = "keep-alive"
-        merged["X-Accel-Buffering"] = "no"
-        self.init_headers(merged)
+        extra = (headers or {}).items()
+        self.raw_headers = [*_HEADERS, *((k.lower().encode(), v.encode()) for k, v in extra)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
@@ -123,37 +157,35 @@ class EventStreamResponse(Response):
         writer = asyncio.current_task()
         assert writer is not None, "ASGI apps run in a task"
         listener = asyncio.create_task(self._listen(receive, writer))
-        self.streams.add(writer)
+        stream = self.streams.open(writer, self.send_timeout_s)
         try:
             await send(start)
-            await self._write(send)
+            await self._write(send, stream)
             listener.cancel()  # before the last chunk: the end is not a disconnect
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not (self.client_left or self.streams.closing(writer)):
+            if not self.client_left and stream.end is None:
                 raise  # not ours: the server is cancelling the request
             writer.uncancel()
-            if not self.client_left:  # shutdown: end the body, the client sees a clean end
+            if stream.end == "shutdown" and not self.client_left:
+                # End the body: the client sees a clean end, and resumes elsewhere.
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except TimeoutError:
-            log.warning("SSE client stopped reading for %s s: closed", self.send_timeout_s)
+            elif stream.end == "send timeout":
+                log.warning("SSE client stopped reading for %s s: closed", self.send_timeout_s)
         finally:
-            self.streams.discard(writer)
+            self.streams.close(stream)
             if self.client_left:
                 await listener  # let on_disconnect finish
             else:
                 listener.cancel()
             await self.chunks.aclose()
 
-    async def _write(self, send: Send) -> None:
-        timeout_s = self.send_timeout_s
+    async def _write(self, send: Send, stream: _Stream) -> None:
+        loop = asyncio.get_running_loop()
         async for chunk in self.chunks:
-            message = {"type": "http.response.body", "body": chunk, "more_body": True}
-            if timeout_s is None:
-                await send(message)
-            else:
-                async with asyncio.timeout(timeout_s):
-                    await send(message)
+            stream.sending_since = loop.time()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            stream.sending_since = None
 
     async def _listen(self, receive: Receive, writer: asyncio.Task[object]) -> None:
         while (await receive())["type"] != "http.disconnect":

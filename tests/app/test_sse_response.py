@@ -2,7 +2,8 @@
 
 A client that stops reading while keeping its socket open only blocks a
 server's write once the kernel buffers on both sides are full, which takes
-megabytes and is machine-dependent; here the ASGI ``send`` blocks instead.
+megabytes and is machine-dependent; here the ASGI ``send`` blocks instead,
+and ``OpenStreams.watch`` (the app runs one) finds the stuck send.
 Everything else about the response is tested over real sockets in
 ``test_sse.py``.
 """
@@ -49,10 +50,14 @@ async def test_response_when_send_blocks_past_send_timeout_then_stream_ends_and_
             if len(bodies) == 3:
                 await never.wait()  # the client stopped reading
 
-    streams = OpenStreams(exiting=lambda: False)
+    streams = OpenStreams(exiting=lambda: False, watch_s=0.02)
+    watch = asyncio.create_task(streams.watch())
     response = EventStreamResponse(chunks.generate(), streams=streams, send_timeout_s=0.1)
     scope = {"type": "http", "method": "POST"}
-    await asyncio.wait_for(response(scope, receive, send), timeout=5)
+    try:
+        await asyncio.wait_for(response(scope, receive, send), timeout=5)
+    finally:
+        watch.cancel()
     assert len(bodies) == 3
     assert chunks.closed
     assert len(streams) == 0
