@@ -28,6 +28,7 @@ class RunHandle:
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None
     cancel_action: str | None = None
+    status_stored: bool = False  # a stored run's terminal status is written already
     # What a ``memory`` run's record would say (stored runs keep it in storage).
     status: RunStatus = "pending"
     updated_at: datetime | None = None

