@@ -78,6 +78,7 @@ from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
 from app.store.base import Run, RunStatus, Thread, ThreadStatus
+from app.store.checkpointer import SingleTripSqliteSaver
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
@@ -472,11 +473,20 @@ class RunManager:
 
 
 async def _latest_checkpoint_id(graph: Any, config: Any) -> str | None:
-    """The checkpoint a run starts from (a rollback restarts there): one read of
-    the checkpoint row, not a state snapshot."""
-    if graph.checkpointer is None:
+    """The checkpoint a run starts from (a rollback restarts there): the one
+    the run names, else the thread's latest, read as an id alone where the
+    checkpointer can (not a checkpoint, which the run itself loads next)."""
+    checkpointer = graph.checkpointer
+    if checkpointer is None:
         return None
-    saved = await graph.checkpointer.aget_tuple(config)
+    configurable = config["configurable"]
+    if configurable.get("checkpoint_id"):
+        return str(configurable["checkpoint_id"])
+    if isinstance(checkpointer, SingleTripSqliteSaver):
+        return await checkpointer.alatest_id(
+            configurable["thread_id"], configurable.get("checkpoint_ns", "")
+        )
+    saved = await checkpointer.aget_tuple(config)
     checkpoint_id = saved.config["configurable"].get("checkpoint_id") if saved else None
     return str(checkpoint_id) if checkpoint_id else None
 

@@ -123,6 +123,22 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         return await self._in_one_trip(lambda saver: saver.get_tuple(config))
 
+    async def alatest_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
+        """The id of the thread's latest checkpoint, without loading it: what
+        ``aget_tuple`` on the thread would answer as ``checkpoint_id``."""
+
+        def latest(db: sqlite3.Connection) -> str | None:
+            row = db.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+                " ORDER BY checkpoint_id DESC LIMIT 1",
+                (thread_id, checkpoint_ns),
+            ).fetchone()
+            return str(row[0]) if row else None
+
+        if self._sync is None:
+            await self._sync_saver()  # the tables exist once setup has run
+        return await _on_worker(self.conn, latest)
+
     async def alist(
         self,
         config: RunnableConfig | None,

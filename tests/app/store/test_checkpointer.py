@@ -482,3 +482,23 @@ async def test_single_trip_saver_when_called_sync_from_another_thread_then_bridg
 async def test_open_storage_when_sqlite_then_checkpointer_is_single_trip(tmp_path: Path) -> None:
     async with open_storage(StorageSettings(backend="sqlite"), tmp_path / "db.sqlite") as storage:
         assert isinstance(storage.checkpointer, SingleTripSqliteSaver)
+
+
+async def test_latest_id_when_thread_has_checkpoints_then_same_as_aget_tuple(
+    tmp_path: Path,
+) -> None:
+    async with connect(tmp_path / "db.sqlite") as conn:
+        saver = SingleTripSqliteSaver(conn)
+        await saver.setup()
+        assert await saver.alatest_id("t") is None
+        graph = counting_graph(saver)
+        for n in range(3):
+            await graph.ainvoke({"log": [f"in{n}"]}, on_thread("t"))
+            await graph.ainvoke({"log": ["other"]}, on_thread("u"))
+            latest = await saver.aget_tuple(on_thread("t"))
+            assert latest is not None
+            with trips_counted(conn) as trips:
+                found = await saver.alatest_id("t")
+            assert found == latest.config["configurable"]["checkpoint_id"]
+            assert trips == [1]
+        assert await saver.alatest_id("nobody") is None
