@@ -52,6 +52,9 @@ def _command(cmd: CommandBody) -> Command[Any]:
     return Command(**kwargs)
 
 
+_SERVER_KEYS = ("thread_id", "run_id", "graph_id", "assistant_id")
+
+
 def build_config(
     body: RunCreate,
     *,
@@ -63,24 +66,20 @@ def build_config(
 ) -> RunnableConfig:
     user = body.config or {}
     configurable: dict[str, Any] = dict(user.get("configurable") or {})
-    configurable.update(thread_id=thread_id, run_id=run_id, graph_id=graph_id)
-    configurable["assistant_id"] = assistant_id
+    server = dict(zip(_SERVER_KEYS, (thread_id, run_id, graph_id, assistant_id), strict=True))
+    configurable.update(server)
     if body.checkpoint is not None:
         configurable.update(body.checkpoint.model_dump(exclude_none=True, exclude={"thread_id"}))
     checkpoint_id = body.checkpoint_id or checkpoint_id
     if checkpoint_id:
         configurable["checkpoint_id"] = checkpoint_id
-    config: RunnableConfig = {
-        "configurable": configurable,
-        "metadata": {
-            **(user.get("metadata") or {}),
-            **(body.metadata or {}),
-            "run_id": run_id,
-            "thread_id": thread_id,
-            "graph_id": graph_id,
-            "assistant_id": assistant_id,
-        },
-    }
+    # LangGraph copies the configurable's scalars (thread_id, run_id,
+    # graph_id, assistant_id) into every node's and checkpoint's metadata
+    # itself; repeating them here would only add to its per-task merging.
+    metadata = {**(user.get("metadata") or {}), **(body.metadata or {})}
+    for key in _SERVER_KEYS:  # the server's, never a client's
+        metadata.pop(key, None)
+    config: RunnableConfig = {"configurable": configurable, "metadata": metadata}
     if "recursion_limit" in user:
         config["recursion_limit"] = user["recursion_limit"]
     if "tags" in user:
