@@ -146,32 +146,56 @@ def _commit_group(db: sqlite3.Connection, works: list[_Work]) -> list[_Outcome]:
     return outcomes
 
 
+# Writes sent to the worker at once before later ones queue for a group: a
+# run's own checkpoint and its writes are issued together, and waiting to
+# group those two costs a lone run ~20% more latency than it saves.
+_DIRECT_WRITES = 2
+
+
 class SqliteWriter:
-    """Every write to one connection, group-committed.
+    """Every write to one connection, group-committed under load.
 
     A write is a function of the ``sqlite3.Connection`` that runs on
-    aiosqlite's worker thread (as in ``_on_worker``). Writes queued while the
-    worker is busy with the previous group run together as the next group:
-    one thread round trip and one commit for all of them, each caller
-    resuming only once its group is committed, so a write is as durable as
-    before when its caller resumes. Concurrent runs' checkpoints and status
-    changes then share commits, which are most of a stateful run's SQLite
-    cost; a lone write costs one trip and one commit, as before.
+    aiosqlite's worker thread (as in ``_on_worker``). A write issued while
+    fewer than ``_DIRECT_WRITES`` are in flight goes straight to the worker
+    in its caller's task: one trip, one commit, nothing added. Later ones
+    queue, and run together as the next group: one thread round trip and one
+    commit for all of them. Every caller resumes only once its write is
+    committed, so a write is as durable as before when its caller resumes.
+    Concurrent runs' checkpoints and status changes then share commits,
+    which are most of a stateful run's SQLite cost.
     """
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
         self._queue: list[tuple[_Work, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._direct = 0  # writes in flight from their callers' tasks
 
     async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[_T] = loop.create_future()
+        if self._direct < _DIRECT_WRITES and self._drainer is None:
+            return await self._write_now(work)
+        done: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
         self._queue.append((work, done))
-        if self._drainer is None:
-            self._drainer = loop.create_task(self._drain(), name="sqlite-writer")
-            self._drainer.add_done_callback(self._drained)
         return await done
+
+    async def _write_now(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        self._direct += 1
+        try:
+            [(error, value)] = await _on_worker(self._conn, lambda db: _commit_group(db, [work]))
+        finally:
+            self._direct -= 1
+            # Whatever queued behind this write goes next, as one group (even
+            # if this caller was cancelled: its write is still on its way).
+            if self._queue and self._drainer is None:
+                self._drainer = asyncio.get_running_loop().create_task(
+                    self._drain(), name="sqlite-writer"
+                )
+                self._drainer.add_done_callback(self._drained)
+        if error is not None:
+            raise error
+        result: _T = value
+        return result
 
     async def _drain(self) -> None:
         try:
