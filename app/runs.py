@@ -252,7 +252,7 @@ class RunManager:
         run, body = handle.run, handle.body
         started = time.perf_counter()
         if handle.kind == "stored":
-            # Issued together, the two writes share one commit (SqliteWriter).
+            # Issued together: they overlap, and under load share a commit.
             await asyncio.gather(
                 self._storage.runs.set_status(run.run_id, "running"),
                 self._storage.threads.update(run.thread_id, status="busy"),
@@ -300,7 +300,7 @@ class RunManager:
             status = "error"
             error = error_body(exc)
         if handle.kind == "stored":
-            # The thread's final state and the run's final status, in one commit.
+            # The thread's final state and the run's final status, issued together.
             await asyncio.gather(
                 self._sync_thread(graph, graph_run, run.thread_id, status=status),
                 self._storage.runs.set_status(run.run_id, status),
