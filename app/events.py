@@ -23,10 +23,14 @@ Invariants, for every backend (``tests/app/test_events.py`` checks them):
   dropped event, ``after=None`` once anything was dropped, or a reader that
   fell behind the trimming while following live. ``from_oldest=True`` is
   the explicit opt-out: start at the oldest retained event, whatever was
-  dropped before it (what a resumer that can re-synchronise wants).
+  dropped before it (what a resumer that can re-synchronise wants);
+* ``read_batches`` yields the same events as ``read``, each batch holding
+  everything already in the log, and with ``keepalive_s`` an empty batch
+  every ``keepalive_s`` seconds on a fixed cadence, busy or idle (a
+  transport's heartbeat; a Redis backend's ``XREAD BLOCK`` maps onto it).
 
 ``resume`` is how transports read a log on behalf of a client: the plain
-``read`` while the history is there, and for ``delta`` streams whose history
+``read_batches`` while the history is there, and for ``delta`` streams whose history
 was trimmed, a re-synchronisation on the keyframes the executor repeats
 (see ``app.execution``), so the client's next delta of every namespace is a
 full state instead of a patch against something it never received.
