@@ -96,6 +96,9 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
         await self._sync_saver()
 
     async def _sync_saver(self) -> SqliteSaver:
+        """The sync saver, set up on first use (the lock only until then)."""
+        if self._sync is not None:
+            return self._sync
         async with self.lock:
             if self._sync is not None:
                 return self._sync
@@ -113,11 +116,11 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
             return saver
 
     async def _in_one_trip(self, work: Callable[[SqliteSaver], _T]) -> _T:
-        saver = self._sync if self._sync is not None else await self._sync_saver()
+        saver = await self._sync_saver()
         return await _on_worker(self.conn, lambda _db: work(saver))
 
     async def _write_in_one_trip(self, work: Callable[[SqliteSaver], _T]) -> _T:
-        saver = self._sync if self._sync is not None else await self._sync_saver()
+        saver = await self._sync_saver()
         return await self._writer.write(lambda _db: work(saver))
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
@@ -135,8 +138,7 @@ class SingleTripSqliteSaver(AsyncSqliteSaver):
             ).fetchone()
             return str(row[0]) if row else None
 
-        if self._sync is None:
-            await self._sync_saver()  # the tables exist once setup has run
+        await self._sync_saver()  # the tables exist once it has set up
         return await _on_worker(self.conn, latest)
 
     async def alist(
