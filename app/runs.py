@@ -150,11 +150,15 @@ class RunManager:
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
         owner = {"graph_id": graph_id, "assistant_id": assistant_id}
+        active: list[Run] = []  # the thread's runs that have not ended
         if thread_id is None:
             thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
             thread_id = thread.thread_id
         else:
-            existing = await threads.get(thread_id)
+            # Read together: on SQLite, one trip (see ``SqliteTrips``).
+            existing, active = await asyncio.gather(
+                threads.get(thread_id), self._storage.runs.active(thread_id)
+            )
             if existing is None:
                 if body.if_not_exists != "create":
                     raise ThreadNotFound(
@@ -165,7 +169,7 @@ class RunManager:
             elif existing.metadata.get("graph_id") != graph_id:
                 await threads.update(thread_id, metadata=owner)
 
-        restart_from = await self._apply_multitask(thread_id, body)
+        restart_from = await self._apply_multitask(thread_id, body, active)
         run = Run(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
@@ -193,8 +197,9 @@ class RunManager:
         handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
         return run
 
-    async def _apply_multitask(self, thread_id: str, body: RunCreate) -> str | None:
-        active = await self._storage.runs.active(thread_id)
+    async def _apply_multitask(
+        self, thread_id: str, body: RunCreate, active: list[Run]
+    ) -> str | None:
         if not active or body.multitask_strategy == "enqueue":
             return None
         if body.multitask_strategy == "reject":
@@ -252,11 +257,6 @@ class RunManager:
         run, body = handle.run, handle.body
         started = time.perf_counter()
         if handle.kind == "stored":
-            # Issued together: they overlap, and under load share a commit.
-            await asyncio.gather(
-                self._storage.runs.set_status(run.run_id, "running"),
-                self._storage.threads.update(run.thread_id, status="busy"),
-            )
             graph = await self._registry.get(handle.graph_id)
         else:
             # No storage round trip is spent on state nobody will read: the
@@ -275,8 +275,15 @@ class RunManager:
             assistant_id=run.assistant_id,
             checkpoint_id=handle.start_checkpoint_id,
         )
-        if handle.start_checkpoint_id is None and handle.kind == "stored":
-            handle.start_checkpoint_id = await _latest_checkpoint_id(graph, config)
+        if handle.kind == "stored":
+            # Issued together: on SQLite, one trip and one commit.
+            _, _, start_checkpoint_id = await asyncio.gather(
+                self._storage.runs.set_status(run.run_id, "running"),
+                self._storage.threads.update(run.thread_id, status="busy"),
+                _start_checkpoint_id(graph, config),
+            )
+            if handle.start_checkpoint_id is None:
+                handle.start_checkpoint_id = start_checkpoint_id
         await self._emit(handle, "metadata", {"run_id": run.run_id, "attempt": 1})
         graph_run = GraphRun(
             graph=graph,
@@ -472,7 +479,7 @@ class RunManager:
                     await handle.task
 
 
-async def _latest_checkpoint_id(graph: Any, config: Any) -> str | None:
+async def _start_checkpoint_id(graph: Any, config: Any) -> str | None:
     """The checkpoint a run starts from (a rollback restarts there): the one
     the run names, else the thread's latest, read as an id alone where the
     checkpointer can (not a checkpoint, which the run itself loads next)."""

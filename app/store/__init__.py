@@ -6,7 +6,7 @@ are opened as a bundle because, on SQLite, they must share one connection:
     settings.storage.backend == "memory"
         MemoryThreadStore + MemoryRunStore + langgraph InMemorySaver
     settings.storage.backend == "sqlite"
-        one aiosqlite connection (WAL, synchronous=NORMAL), one SqliteWriter
+        one aiosqlite connection (WAL, synchronous=NORMAL), one SqliteTrips
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         └── SqliteRunStore         table runs
@@ -37,7 +37,8 @@ from app.store.base import (
 )
 from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.memory import MemoryRunStore, MemoryThreadStore
-from app.store.sqlite import SqliteRunStore, SqliteThreadStore, SqliteWriter
+from app.store.sqlite import SqliteRunStore, SqliteThreadStore
+from app.store.sqlite_trips import SqliteTrips
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -82,10 +83,10 @@ async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIte
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     async with sqlite.connect(sqlite_file) as conn:
-        writer = SqliteWriter(conn)  # one for all: their writes share commits
-        checkpointer = SingleTripSqliteSaver(conn, writer=writer)
+        trips = SqliteTrips(conn)  # one for all: their units share trips and commits
+        checkpointer = SingleTripSqliteSaver(conn, trips=trips)
         await checkpointer.setup()
-        threads, runs = SqliteThreadStore(conn, writer), SqliteRunStore(conn, writer)
+        threads, runs = SqliteThreadStore(conn, trips), SqliteRunStore(conn, trips)
         await threads.setup()
         await runs.setup()
         yield Storage(threads=threads, runs=runs, checkpointer=checkpointer)

@@ -1,10 +1,12 @@
 """Thread and run stores in a SQLite file, on one shared ``aiosqlite`` connection.
 
 The connection is the same one LangGraph's ``AsyncSqliteSaver`` uses, so the
-process has exactly one writer and never sees "database is locked". Every write
-is one statement (``... RETURNING`` hands the record back) and its commit, run
-together in one trip to aiosqlite's worker thread. Nothing here ever rolls
-back: on a shared connection that would also discard the checkpointer's work.
+process has exactly one writer and never sees "database is locked". Every read
+and write is a unit of ``SqliteTrips``: one statement (``... RETURNING`` hands
+a written record back) run on aiosqlite's worker thread, sharing its trip and
+its commit with whatever else was issued at the same time. Nothing here ever
+rolls back: on a shared connection that would also discard the checkpointer's
+work.
 
 Storage format:
 
@@ -22,13 +24,12 @@ the answer exactly the reference semantics.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -36,6 +37,7 @@ from app.errors import Conflict, RunNotFound, ThreadExists, ThreadNotFound
 from app.serde import dumps, loads
 from app.store._common import as_utc, check_page, check_search, contains, copy_json, json_filter
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread, ThreadStatus, utcnow
+from app.store.sqlite_trips import SqliteTrips
 
 __all__ = ["SqliteRunStore", "SqliteThreadStore", "connect"]
 
@@ -78,7 +80,6 @@ _RUN_COLUMNS = (
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 
 Row = Any  # an ``sqlite3.Row``-compatible tuple, in the column order selected
-_T = TypeVar("_T")
 
 
 @asynccontextmanager
@@ -105,149 +106,22 @@ def _text(data: Any) -> str:
     return dumps(data).decode()
 
 
-async def _on_worker(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connection], _T]) -> _T:
-    """Run ``work`` on the connection's own thread, between two queued operations.
-
-    aiosqlite executes everything on one worker thread, in order. Handing it a
-    whole unit of work (rather than one public call per statement) buys two
-    things: a write and its commit cost one thread round trip instead of two
-    (measured: about half the latency per write), and the unit is atomic with
-    respect to every other user of the connection, the checkpointer included,
-    so a read-modify-write needs no lock. ``_execute`` is aiosqlite's private
-    entry point for exactly this; it has kept its shape across releases and a
-    rename fails every store test at once.
-    """
-    return await conn._execute(work, conn._conn)  # type: ignore[no-untyped-call,no-any-return]
-
-
 def _returning(db: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
     """Run one data-changing statement and return what it RETURNs (no commit:
-    ``SqliteWriter`` commits the group it runs in)."""
+    ``SqliteTrips`` commits the trip it runs in)."""
     return db.execute(sql, tuple(params)).fetchall()
 
 
-_Outcome = tuple[BaseException | None, Any]
-_Work = Callable[[sqlite3.Connection], Any]
+def _fetchall(db: sqlite3.Connection, sql: str, params: Iterable[Any]) -> list[Row]:
+    return db.execute(sql, tuple(params)).fetchall()
 
 
-def _commit_group(db: sqlite3.Connection, works: list[_Work]) -> list[_Outcome]:
-    """Run each write, then commit them together; a failing write fails alone."""
-    outcomes: list[_Outcome] = []
-    for work in works:
-        try:
-            outcomes.append((None, work(db)))
-        except Exception as exc:  # e.g. a constraint: the statement undid itself
-            outcomes.append((exc, None))
-    try:
-        db.commit()
-    except Exception:
-        db.rollback()
-        raise
-    return outcomes
+async def _write(trips: SqliteTrips, sql: str, params: Iterable[Any]) -> list[Row]:
+    return await trips.write(lambda db: _returning(db, sql, params))
 
 
-# Writes sent to the worker at once before later ones queue for a group: a
-# run's own checkpoint and its writes are issued together, and waiting to
-# group those two costs a lone run ~20% more latency than it saves.
-_DIRECT_WRITES = 2
-
-
-class SqliteWriter:
-    """Every write to one connection, group-committed under load.
-
-    A write is a function of the ``sqlite3.Connection`` that runs on
-    aiosqlite's worker thread (as in ``_on_worker``). A write issued while
-    fewer than ``_DIRECT_WRITES`` are in flight goes straight to the worker
-    in its caller's task: one trip, one commit, nothing added. Later ones
-    queue, and run together as the next group: one thread round trip and one
-    commit for all of them. Every caller resumes only once its write is
-    committed, so a write is as durable as before when its caller resumes.
-    Concurrent runs' checkpoints and status changes then share commits,
-    which are most of a stateful run's SQLite cost.
-    """
-
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._queue: list[tuple[_Work, asyncio.Future[Any]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-        self._direct = 0  # writes in flight from their callers' tasks
-
-    async def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._direct < _DIRECT_WRITES and self._drainer is None:
-            return await self._write_now(work)
-        done: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
-        self._queue.append((work, done))
-        return await done
-
-    async def _write_now(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        self._direct += 1
-        try:
-            [(error, value)] = await _on_worker(self._conn, lambda db: _commit_group(db, [work]))
-        finally:
-            self._direct -= 1
-            # Whatever queued behind this write goes next, as one group (even
-            # if this caller was cancelled: its write is still on its way).
-            if self._queue and self._drainer is None:
-                self._drainer = asyncio.get_running_loop().create_task(
-                    self._drain(), name="sqlite-writer"
-                )
-                self._drainer.add_done_callback(self._drained)
-        if error is not None:
-            raise error
-        result: _T = value
-        return result
-
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                group, self._queue = self._queue, []
-                await self._commit(group)
-        finally:
-            # Now, not in a done callback: a caller resuming from the last
-            # group may write again before such a callback would run.
-            self._drainer = None
-
-    def _drained(self, drainer: asyncio.Task[None]) -> None:
-        if not drainer.cancelled():
-            return
-        # The loop is going away, maybe before the drainer ever ran: no
-        # caller may wait forever on a write nobody will make.
-        if self._drainer is drainer:
-            self._drainer = None
-        if self._drainer is None:
-            _fail(self._queue, ConnectionError("the SQLite writer was stopped"))
-            self._queue = []
-
-    async def _commit(self, group: list[tuple[_Work, asyncio.Future[Any]]]) -> None:
-        works = [work for work, _ in group]
-        try:
-            outcomes = await _on_worker(self._conn, lambda db: _commit_group(db, works))
-        except asyncio.CancelledError:
-            _fail(group, ConnectionError("the SQLite writer was stopped"))
-            raise
-        except Exception as exc:  # the commit itself failed: no write of the group stands
-            _fail(group, exc)
-            return
-        for (_, done), (error, value) in zip(group, outcomes, strict=True):
-            if done.done():
-                continue  # its caller was cancelled; the write stands
-            if error is not None:
-                done.set_exception(error)
-            else:
-                done.set_result(value)
-
-
-def _fail(
-    group: list[tuple[_Work, asyncio.Future[Any]]],
-    error: BaseException,
-) -> None:
-    for _, done in group:
-        if not done.done():
-            done.set_exception(error)
-
-
-async def _write(writer: SqliteWriter, sql: str, params: Iterable[Any]) -> list[Row]:
-    return await writer.write(lambda db: _returning(db, sql, params))
+async def _read(trips: SqliteTrips, sql: str, params: Iterable[Any]) -> list[Row]:
+    return await trips.read(lambda db: _fetchall(db, sql, params))
 
 
 def _coarse_predicates(column: str, wanted: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
@@ -305,9 +179,9 @@ def _run_from_row(row: Row) -> Run:
 class SqliteThreadStore:
     """``ThreadStore`` on the ``threads`` table. Call ``setup()`` once before use."""
 
-    def __init__(self, conn: aiosqlite.Connection, writer: SqliteWriter) -> None:
+    def __init__(self, conn: aiosqlite.Connection, trips: SqliteTrips) -> None:
         self._conn = conn
-        self._writer = writer
+        self._trips = trips
 
     async def setup(self) -> None:
         await self._conn.executescript(_THREADS_SCHEMA)
@@ -315,7 +189,7 @@ class SqliteThreadStore:
 
     async def create(self, thread: Thread) -> Thread:
         rows = await _write(
-            self._writer,
+            self._trips,
             f"INSERT INTO threads ({_THREAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (thread_id) DO NOTHING RETURNING {_THREAD_COLUMNS}",
             (
@@ -333,8 +207,8 @@ class SqliteThreadStore:
         return _thread_from_row(rows[0])
 
     async def get(self, thread_id: str) -> Thread | None:
-        rows = await self._conn.execute_fetchall(
-            f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
+        rows = await _read(
+            self._trips, f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
         )
         for row in rows:
             return _thread_from_row(row)
@@ -362,7 +236,7 @@ class SqliteThreadStore:
             params.append(_text(interrupts))
         if metadata is None:
             sql = self._update_sql(assignments)
-            rows = await _write(self._writer, sql, [*params, thread_id])
+            rows = await _write(self._trips, sql, [*params, thread_id])
         else:
             patch = copy_json(dict(metadata))
             sql = self._update_sql([*assignments, "metadata = ?"])
@@ -378,7 +252,7 @@ class SqliteThreadStore:
                 merged = _text({**loads(found[0]), **patch})
                 return _returning(db, sql, [*params, merged, thread_id])
 
-            rows = await self._writer.write(merge)
+            rows = await self._trips.write(merge)
         if not rows:
             raise ThreadNotFound(f"thread {thread_id} not found")
         return _thread_from_row(rows[0])
@@ -392,7 +266,7 @@ class SqliteThreadStore:
 
     async def delete(self, thread_id: str) -> bool:
         rows = await _write(
-            self._writer,
+            self._trips,
             "DELETE FROM threads WHERE thread_id = ? RETURNING thread_id",
             (thread_id,),
         )
@@ -427,9 +301,7 @@ class SqliteThreadStore:
             f" ORDER BY {sort_by} {sort_order}, rowid {sort_order}"
         )
         if not wanted_metadata and not wanted_values:
-            rows = await self._conn.execute_fetchall(
-                f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset]
-            )
+            rows = await _read(self._trips, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
             return [_thread_from_row(row) for row in rows]
         # The SQL predicate is only a superset, so paging happens here, after
         # the exact check, and stops reading as soon as the page is full.
@@ -461,9 +333,7 @@ class SqliteThreadStore:
         clauses, params = self._filters(wanted, status)
         where = " AND ".join(clauses) or "TRUE"
         if not wanted:
-            rows = await self._conn.execute_fetchall(
-                f"SELECT COUNT(*) FROM threads WHERE {where}", params
-            )
+            rows = await _read(self._trips, f"SELECT COUNT(*) FROM threads WHERE {where}", params)
             return int(next(iter(rows))[0])
         total = 0
         async with self._conn.execute(f"SELECT metadata FROM threads WHERE {where}", params) as cur:
@@ -485,9 +355,9 @@ class SqliteThreadStore:
 class SqliteRunStore:
     """``RunStore`` on the ``runs`` table. Call ``setup()`` once before use."""
 
-    def __init__(self, conn: aiosqlite.Connection, writer: SqliteWriter) -> None:
+    def __init__(self, conn: aiosqlite.Connection, trips: SqliteTrips) -> None:
         self._conn = conn
-        self._writer = writer
+        self._trips = trips
 
     async def setup(self) -> None:
         await self._conn.executescript(_RUNS_SCHEMA)
@@ -495,7 +365,7 @@ class SqliteRunStore:
 
     async def create(self, run: Run) -> Run:
         rows = await _write(
-            self._writer,
+            self._trips,
             f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
@@ -520,13 +390,13 @@ class SqliteRunStore:
         if thread_id is not None:
             sql += " AND thread_id = ?"
             params.append(thread_id)
-        for row in await self._conn.execute_fetchall(sql, params):
+        for row in await _read(self._trips, sql, params):
             return _run_from_row(row)
         return None
 
     async def set_status(self, run_id: str, status: RunStatus) -> Run:
         rows = await _write(
-            self._writer,
+            self._trips,
             "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1) WHERE run_id = ?"
             f" RETURNING {_RUN_COLUMNS}",
             (status, _micros(utcnow()), run_id),
@@ -546,7 +416,8 @@ class SqliteRunStore:
         check_page(limit, offset)
         status_clause = "" if status is None else " AND status = ?"
         params: list[Any] = [thread_id] if status is None else [thread_id, status]
-        rows = await self._conn.execute_fetchall(
+        rows = await _read(
+            self._trips,
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ?{status_clause}"
             " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
@@ -554,7 +425,8 @@ class SqliteRunStore:
         return [_run_from_row(row) for row in rows]
 
     async def active(self, thread_id: str) -> list[Run]:
-        rows = await self._conn.execute_fetchall(
+        rows = await _read(
+            self._trips,
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ? AND status IN ({_ACTIVE})"
             " ORDER BY created_at, rowid",
             (thread_id,),
@@ -563,12 +435,12 @@ class SqliteRunStore:
 
     async def delete(self, run_id: str) -> bool:
         rows = await _write(
-            self._writer, "DELETE FROM runs WHERE run_id = ? RETURNING run_id", (run_id,)
+            self._trips, "DELETE FROM runs WHERE run_id = ? RETURNING run_id", (run_id,)
         )
         return bool(rows)
 
     async def delete_thread(self, thread_id: str) -> int:
         rows = await _write(
-            self._writer, "DELETE FROM runs WHERE thread_id = ? RETURNING run_id", (thread_id,)
+            self._trips, "DELETE FROM runs WHERE thread_id = ? RETURNING run_id", (thread_id,)
         )
         return len(rows)
