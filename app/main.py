@@ -181,10 +181,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 streams=streams,
                 router=hybrid_router,
             )
+            # A run allocates thousands of containers (LangGraph's tasks,
+            # configs, writes); at Python's 700 the collector runs several times
+            # per run, and its older generations rescan every live run and
+            # retained event log. Reference counting frees all but cycles at
+            # once, so collecting less often only delays freeing cycles.
+            interpreter_threshold = gc.get_threshold()  # given back on the way out
+            gc.set_threshold(settings.gc_threshold, *interpreter_threshold[1:])
             stream_watch = asyncio.create_task(streams.watch(), name="sse-watch")
             try:
                 yield
             finally:
+                gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
                 await manager.shutdown()
                 if hybrid_router is not None:

@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     gc_freeze: bool = Field(
         True, description="After startup, exempt long-lived objects from GC scans (gc.freeze)."
     )
+    gc_threshold: int = Field(
+        50_000,
+        ge=1,
+        description="Container allocations between young GC collections (Python's own: 700).",
+    )
 
     storage: StorageSettings = StorageSettings()
     sse: SSESettings = SSESettings()

@@ -33,6 +33,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         # Hundreds of apps share the test process; freezing would keep every
         # earlier test's garbage alive. Server processes (test_restart) keep it on.
         "gc_freeze": False,
+        "gc_threshold": 700,  # nor tune the test process's collector (Python's own)
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
