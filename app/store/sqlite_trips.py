@@ -2,8 +2,9 @@
 
 aiosqlite runs everything on one worker thread, in order; each call is a
 *trip*: a hand-off to that thread and a wake-up of the event loop when it is
-done. On a stateful run the trips, not the SQL, were what cost most: taking
-three of a run's 17 away made it 10% cheaper in server CPU.
+done. A stateful run made 17 trips, and they cost more than its SQL: at 20
+concurrent runs, batching them (about 2 trips per run) took the server's CPU
+per run from 2.8 to 2.3 ms.
 
 ``SqliteTrips`` hands the worker whole *units*: functions of the
 ``sqlite3.Connection`` that run there, between two trips, atomic with respect
@@ -17,8 +18,8 @@ and, for a write, is committed: nothing is less durable than one trip per
 write. A unit that raises fails alone (a failed statement undoes itself);
 if the commit fails, every write of the trip fails with it.
 
-Waiting costs nothing: a trip leaves at the end of the iteration its first
-unit was issued in, never later.
+No unit waits for company: a trip leaves at the end of the loop iteration
+its first unit was issued in.
 """
 
 from __future__ import annotations

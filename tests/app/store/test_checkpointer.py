@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -292,6 +293,29 @@ async def test_single_trip_saver_when_writes_put_directly_then_tuple_and_list_re
         ("task-a", "log", "a1"),
     ]
     assert [t.pending_writes for t in listed] == [found.pending_writes]
+
+
+async def test_single_trip_saver_when_writes_issued_together_then_committed_once_on_return(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "db.sqlite"
+    async with open_saver(NEW, path) as saver:
+        assert isinstance(saver, SingleTripSqliteSaver)
+        statements: list[str] = []  # traced on the worker thread, as SQLite runs them
+        await saver.conn.set_trace_callback(statements.append)
+        configs = [on_thread(f"t{n}", checkpoint_ns="") for n in range(3)]
+        with trips_counted(saver.conn) as trips:
+            await asyncio.gather(
+                *(saver.aput(c, empty_checkpoint(), {"step": -1}, {}) for c in configs)
+            )
+            # Returned: committed, so another connection sees all three.
+            with sqlite3.connect(path) as other:
+                stored = other.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
+        await saver.conn.set_trace_callback(None)
+    assert stored == 3
+    assert trips == [1]
+    # One commit for the three: SqliteSaver's own, one per write, is left to the trip.
+    assert [sql for sql in statements if sql.strip().upper() == "COMMIT"] == ["COMMIT"]
 
 
 # --- files are interchangeable --------------------------------------------
