@@ -311,7 +311,6 @@ async def test_single_trip_saver_when_writes_issued_together_then_committed_once
             # Returned: committed, so another connection sees all three.
             with sqlite3.connect(path) as other:
                 stored = other.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0]
-        await saver.conn.set_trace_callback(None)
     assert stored == 3
     assert trips == [1]
     # One commit for the three: SqliteSaver's own, one per write, is left to the trip.
