@@ -22,16 +22,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from app.assistants import AssistantResolver
-from app.endpoints import assistants, batch, playground, router, runs, system, threads, ws
+from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
+from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
 from app.events import MemoryEventLog
-from app.http import JSONResponse
-from app.runs import RunManager
+from app.runs.manager import RunManager
+from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
-from app.sse_response import OpenStreams
 from app.store import open_storage
+from app.transport.sse_response import OpenStreams
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 from routers.config import build_router
@@ -78,7 +78,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs", runs.create_background, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
-        Route("/rules/reload", router.reload_rules, methods=["POST"]),
+        Route("/rules/reload", rules.reload_rules, methods=["POST"]),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
         Route("/runs/batch", batch.create, methods=["POST"]),

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from app.assistants import AssistantResolver
 from app.events import EventLog
-from app.runs import RunManager
+from app.runs.manager import RunManager
+from app.runs.resolver import AssistantResolver
 from app.settings import Settings
-from app.sse_response import OpenStreams
 from app.store import Storage
+from app.transport.sse_response import OpenStreams
 from graphs.registry import GraphRegistry
 from routers.hybrid import HybridRouter
 

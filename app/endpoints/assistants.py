@@ -9,10 +9,10 @@ from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.http import JSONResponse, parse_body, query_bool
+from app.endpoints.http import JSONResponse, parse_body, query_bool
+from app.runs.snapshots import json_schema
 from app.schemas import AssistantCount, AssistantSearch
 from app.services import services_of
-from app.state import json_schema
 
 
 def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:

@@ -1,4 +1,4 @@
-"""Batch endpoints: thin handlers over ``app.batch`` (the body shape is documented there).
+"""Batch endpoints: thin handlers over ``app.runs.batch`` (the body shape is documented there).
 
 * ``POST /runs/batch``         → ``[Run, ...]`` at once; the runs proceed in the background.
 * ``POST /runs/batch/wait``    → ``{"results": [...]}`` in input order, ``\\n`` keep-alives
@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import serde
-from app.batch import Batch, BatchRunner, parse_batch, summary
+from app.endpoints.http import JSONResponse, read_json
 from app.errors import InvalidInput
 from app.events import Event
-from app.http import JSONResponse, read_json
+from app.runs.batch import Batch, BatchRunner, parse_batch, summary
 from app.services import Services, services_of
-from app.streaming import event_stream_response, waiting_json_response
+from app.transport.sse import event_stream_response, waiting_json_response
 
 __all__ = ["create", "stream", "wait"]
 

@@ -8,14 +8,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int
 from app.errors import InvalidInput, RunNotFound, ThreadNotFound
 from app.events import parse_event_id, resume
-from app.http import JSONResponse, parse_body, query_bool, query_int
-from app.runs import RunManager
+from app.runs.manager import RunManager
 from app.schemas import RunCreate
 from app.services import Services, services_of
 from app.store.base import Run
-from app.streaming import event_stream_response, run_stream_headers, waiting_json_response
+from app.transport.sse import event_stream_response, run_stream_headers, waiting_json_response
 
 RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
 
@@ -87,7 +87,7 @@ async def create_wait(request: Request) -> Response:
 async def _run(services: Services, request: Request) -> Run:
     thread_id = request.path_params["thread_id"]
     run_id = request.path_params["run_id"]
-    # ``find``, not the store: a stateless run has no record (app.runs), yet
+    # ``find``, not the store: a stateless run has no record (app.runs.manager), yet
     # it can be read, joined, cancelled and its stream resumed like any run.
     run = await services.runs.find(thread_id, run_id)
     if run is None:

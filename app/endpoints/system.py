@@ -7,7 +7,7 @@ from importlib.metadata import version
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.http import JSONResponse
+from app.endpoints.http import JSONResponse
 from app.services import services_of
 
 

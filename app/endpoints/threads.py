@@ -10,8 +10,9 @@ from langgraph.pregel import Pregel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.errors import InvalidInput, ThreadExists, ThreadNotFound
-from app.http import JSONResponse, parse_body, query_bool
+from app.runs.snapshots import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.schemas import (
     CheckpointBody,
     ThreadCount,
@@ -23,7 +24,6 @@ from app.schemas import (
     ThreadStateUpdate,
 )
 from app.services import Services, services_of
-from app.state import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.store.base import Thread
 
 

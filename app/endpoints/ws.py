@@ -1,11 +1,11 @@
-"""``WS /ws``: runs and their events over one WebSocket (see ``app.ws_session``)."""
+"""``WS /ws``: runs and their events over one WebSocket (see ``app.transport.ws.session``)."""
 
 from __future__ import annotations
 
 from starlette.websockets import WebSocket
 
 from app.services import services_of
-from app.ws_session import WsSession
+from app.transport.ws.session import WsSession
 
 __all__ = ["endpoint"]
 

@@ -1,4 +1,4 @@
-"""Benchmarks for ``app.delta.DeltaEncoder`` (run: ``python -m tests.bench.delta_bench``).
+"""Benchmarks for ``app.runs.delta.DeltaEncoder`` (run: ``python -m tests.bench.delta_bench``).
 
 Timing lives here, not in the test suite, because wall-clock asserts flake.
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from app.delta import DeltaEncoder
+from app.runs.delta import DeltaEncoder
 from app.serde import dumps, jsonable
 
 __all__ = ["bench_append", "bench_conversation_bytes", "bench_make_patch"]

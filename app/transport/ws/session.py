@@ -44,10 +44,10 @@ from app.errors import (
     SwitchyardError,
 )
 from app.events import Event, parse_event_id
-from app.progress import PROGRESS_MODES, RunTracker, linear_nodes
-from app.runs import RunOutcome
+from app.runs.manager import RunOutcome
+from app.runs.progress import PROGRESS_MODES, RunTracker, linear_nodes
 from app.services import Services
-from app.ws_protocol import (
+from app.transport.ws.protocol import (
     Cancel,
     Ping,
     RunRequest,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.endpoints.http import JSONResponse
 from app.errors import NotFound
-from app.http import JSONResponse
 from app.services import services_of
 
 

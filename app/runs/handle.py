@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from app.recent_runs import RunOutcome
+from app.runs.recent import RunOutcome
 from app.schemas import RunCreate
 from app.store.base import Run, RunStatus, utcnow
 

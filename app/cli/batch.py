@@ -28,9 +28,9 @@ from typing import Any, TextIO
 
 import orjson
 
-from app.cli_run import input_for
-from app.cli_term import ProgressBar
-from app.client import ClientError, SwitchyardClient
+from app.cli.client import ClientError, SwitchyardClient
+from app.cli.run import input_for
+from app.cli.terminal import ProgressBar
 
 __all__ = ["Item", "parse_items", "run_batch", "run_items", "wait_item"]
 

@@ -32,7 +32,7 @@ Invariants, for every backend (``tests/app/test_events.py`` checks them):
 ``resume`` is how transports read a log on behalf of a client: the plain
 ``read_batches`` while the history is there, and for ``delta`` streams whose history
 was trimmed, a re-synchronisation on the keyframes the executor repeats
-(see ``app.execution``), so the client's next delta of every namespace is a
+(see ``app.runs.execution``), so the client's next delta of every namespace is a
 full state instead of a patch against something it never received.
 """
 
@@ -362,7 +362,7 @@ def is_keyframe(data: bytes) -> bool:
     """Whether a ``delta`` event's data starts with a replacement of the whole state."""
     if not data.startswith(b'{"ops":[{'):
         return False
-    if data.startswith(_KEYFRAME_PREFIX):  # how app.delta spells it: no parse needed
+    if data.startswith(_KEYFRAME_PREFIX):  # how app.runs.delta spells it: no parse needed
         return True
     ops = orjson.loads(data).get("ops") or []
     first = ops[0] if ops else {}

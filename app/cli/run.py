@@ -19,8 +19,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from app.cli_term import StatusLine
-from app.client import ClientError, ServerEvent, SwitchyardClient
+from app.cli.client import ClientError, ServerEvent, SwitchyardClient
+from app.cli.terminal import StatusLine
 
 __all__ = ["DEFAULT_MODES", "RunPrinter", "input_for", "stream_run"]
 

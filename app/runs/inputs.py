@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import InputSchemaMismatch
-from app.state import json_schema
+from app.runs.snapshots import json_schema
 from graphs.registry import GraphRegistry
 
 __all__ = ["InputKeys"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.client import ClientError, SwitchyardClient, default_url
+from app.cli.client import ClientError, SwitchyardClient, default_url
 from app.schemas import STREAM_MODES
 
 __all__ = ["main"]
@@ -69,7 +69,7 @@ async def _graphs(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from app.cli_run import DEFAULT_MODES, input_for, stream_run
+    from app.cli.run import DEFAULT_MODES, input_for, stream_run
 
     modes = list(dict.fromkeys([*args.mode, "values"])) if args.mode else list(DEFAULT_MODES)
     async with SwitchyardClient(args.url) as client:
@@ -85,7 +85,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from app.cli_batch import run_batch
+    from app.cli.batch import run_batch
 
     if args.file == "-":
         lines = sys.stdin.read().splitlines()
@@ -166,7 +166,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.delta import DeltaEncoder
+from app.runs.delta import DeltaEncoder
 from app.settings import LLMSettings
 from tests.conftest import make_settings
 from tests.support.browser import ConsoleErrors, FaultyProxy, launch, run_proxy, skip_reason

@@ -14,7 +14,7 @@ from typing import Any
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, free_port, run_server
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def switchyard(

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from app.execution import GraphRun, build_config
+from app.runs.execution import GraphRun, build_config
 from app.schemas import RunCreate
 from app.serde import jsonable
 from app.services import Services

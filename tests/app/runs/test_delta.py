@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from app.delta import DeltaEncoder, Op
+from app.runs.delta import DeltaEncoder, Op
 from app.serde import dumps, jsonable, loads
 
 # --- helpers -------------------------------------------------------------------

@@ -45,6 +45,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from app.endpoints.http import describe_validation_error, validate
 from app.errors import (
     InvalidInput,
     RunCancelled,
@@ -53,8 +54,7 @@ from app.errors import (
     SwitchyardError,
     error_body,
 )
-from app.http import describe_validation_error, validate
-from app.runs import RunManager, RunOutcome
+from app.runs.manager import RunManager, RunOutcome
 from app.schemas import RunCreate, Strict
 from app.settings import RunSettings
 from app.store.base import Run

@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator
 
 from starlette.types import Message
 
-from app.sse_response import EventStreamResponse, OpenStreams
+from app.transport.sse_response import EventStreamResponse, OpenStreams
 
 
 class _Chunks:

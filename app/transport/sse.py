@@ -7,7 +7,7 @@ becomes a ``: heartbeat`` comment. Events are framed as the bytes
 ``ServerSentEvent.encode`` would produce (``id``, ``event``, ``data`` lines):
 the log's data is already one line of JSON, so there is nothing to split or
 escape (an event that is not one line still goes through ``ServerSentEvent``).
-``app.sse_response`` sends the frames: disconnects, send timeouts, shutdown.
+``app.transport.sse_response`` sends the frames: disconnects, send timeouts, shutdown.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from app import serde
 from app.errors import SwitchyardError, error_body
 from app.events import Event
 from app.settings import SSESettings
-from app.sse_response import EventStreamResponse, OpenStreams
+from app.transport.sse_response import EventStreamResponse, OpenStreams
 
 __all__ = ["event_stream_response", "frame", "run_stream_headers", "waiting_json_response"]
 

@@ -23,7 +23,7 @@ tasks are for, with less:
   hook on uvicorn's exit handler sets on SIGINT/SIGTERM.
 
 Framing is not done here: the body is bytes already framed as SSE
-(``app.streaming``, with sse-starlette's ``ServerSentEvent`` encoding).
+(``app.transport.sse``, with sse-starlette's ``ServerSentEvent`` encoding).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""app.progress: which graph shapes have a progress fraction, and status from the log."""
+"""app.runs.progress: which graph shapes have a progress fraction, and status from the log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from langgraph.types import Command
 from typing_extensions import TypedDict
 
 from app.events import Event
-from app.progress import RunTracker, linear_nodes
+from app.runs.progress import RunTracker, linear_nodes
 from tests.fixtures.graphs.nested import build_nested
 from tests.fixtures.graphs.steps import build_steps
 

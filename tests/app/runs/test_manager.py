@@ -28,7 +28,7 @@ from app.events import Event
 from app.main import create_app
 from app.services import Services
 from app.settings import RunSettings
-from app.streaming import frame
+from app.transport.sse import frame
 from tests.conftest import make_settings
 
 SLOW = {"assistant_id": "slow", "input": {"sleep_s": 600}, "stream_mode": ["values", "updates"]}

@@ -25,7 +25,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.pregel import Pregel
 from langgraph.types import Command
 
-from app.delta import DeltaEncoder, Op
+from app.runs.delta import DeltaEncoder, Op
 from app.schemas import CommandBody, RunCreate
 
 __all__ = ["GraphRun", "build_config", "build_input"]

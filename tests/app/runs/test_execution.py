@@ -9,7 +9,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
 
-from app.execution import build_config
+from app.runs.execution import build_config
 from app.schemas import RunCreate
 
 

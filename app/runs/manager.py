@@ -41,7 +41,7 @@ Where a run keeps what it is (``RunHandle.kind``):
 It is otherwise the same path for all three: same scheduler, executor and
 outcome. A temporary thread is the run's own: nothing queues behind it.
 Finished stateless runs that are not kept stay findable for a while
-(``app.recent_runs``), so ``GET``, ``/join`` and ``/stream`` (resumption from
+(``app.runs.recent``), so ``GET``, ``/join`` and ``/stream`` (resumption from
 the event log) keep answering after their records are gone or were never
 written.
 """
@@ -60,7 +60,6 @@ from typing import Any
 from langgraph.checkpoint.memory import InMemorySaver
 
 from app import serde
-from app.assistants import AssistantResolver
 from app.errors import (
     InvalidInput,
     RunCancelled,
@@ -71,10 +70,11 @@ from app.errors import (
     error_body,
 )
 from app.events import Event, EventLog
-from app.execution import GraphRun, build_config
-from app.input_check import InputKeys
-from app.recent_runs import RecentRuns, RunOutcome
-from app.run_handle import RunHandle, RunKind
+from app.runs.execution import GraphRun, build_config
+from app.runs.handle import RunHandle, RunKind
+from app.runs.inputs import InputKeys
+from app.runs.recent import RecentRuns, RunOutcome
+from app.runs.resolver import AssistantResolver
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage

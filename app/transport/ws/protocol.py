@@ -28,9 +28,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app import serde
+from app.endpoints.http import describe_validation_error, validate
 from app.errors import InvalidInput, MalformedJSON, SwitchyardError
 from app.events import Event, parse_event_id
-from app.http import describe_validation_error, validate
 from app.schemas import RunCreate
 
 __all__ = [

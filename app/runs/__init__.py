@@ -1,0 +1,1 @@
+"""The run engine: scheduling, lifecycles, execution and batches of runs."""

@@ -1,0 +1,1 @@
+"""Transports: how a run's event log reaches a client. They only frame."""

@@ -1,0 +1,1 @@
+"""``WS /ws``: the JSON-message WebSocket channel."""
