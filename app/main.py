@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
-from app.events import MemoryEventLog
+from app.events.factory import make_event_log
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
@@ -158,9 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # runs/s at 50-100 clients, batch 0.68x -> 0.84x of in-process).
                 gc.collect()
                 gc.freeze()
-            events = MemoryEventLog(
-                retention_s=settings.events.retention_s, max_events=settings.events.max_events
-            )
+            events = make_event_log(settings.events)
             resolver = AssistantResolver(registry)
             streams = OpenStreams()
             manager = RunManager(

@@ -10,11 +10,12 @@ from starlette.responses import Response
 
 from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int
 from app.errors import InvalidInput, RunNotFound, ThreadNotFound
-from app.events import parse_event_id, resume
+from app.events import parse_event_id
 from app.runs.manager import RunManager
 from app.schemas import RunCreate
 from app.services import Services, services_of
 from app.store.base import Run
+from app.transport.resume import resume
 from app.transport.sse import event_stream_response, run_stream_headers, waiting_json_response
 
 RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")

@@ -1,5 +1,11 @@
-"""The event log: what every transport reads (see ``app.events.memory`` for now)."""
+"""The event log of each run: what every transport reads.
 
-from app.events.memory import Event, EventLog, MemoryEventLog, is_keyframe, parse_event_id, resume
+``base`` holds the contract (``Event``, ids, ``EventLog``), ``memory`` the
+embedded backend, ``keepalive`` the one heartbeat cadence, ``factory`` the
+choice of backend from settings.
+"""
 
-__all__ = ["Event", "EventLog", "MemoryEventLog", "is_keyframe", "parse_event_id", "resume"]
+from app.events.base import Event, EventLog, parse_event_id
+from app.events.memory import MemoryEventLog
+
+__all__ = ["Event", "EventLog", "MemoryEventLog", "parse_event_id"]

@@ -54,6 +54,7 @@ from app.errors import (
     SwitchyardError,
     error_body,
 )
+from app.events.keepalive import with_keepalive
 from app.runs.manager import RunManager, RunOutcome
 from app.schemas import RunCreate, Strict
 from app.settings import RunSettings
@@ -221,21 +222,14 @@ class BatchRunner:
             asyncio.create_task(worker(), name="batch-worker")
             for _ in range(min(batch.max_concurrency, len(runnable)))
         ]
-        loop = asyncio.get_running_loop()
-        tick_at = loop.time() + keepalive_s if keepalive_s is not None else None
+
+        async def finished() -> AsyncIterator[ItemResult]:
+            for _ in runnable:
+                yield await done.get()  # cancel-safe: nothing is lost
+
         try:
-            remaining = len(runnable)
-            while remaining:
-                result: ItemResult | None = None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout_at(tick_at):
-                        result = await done.get()  # cancel-safe: nothing is lost
-                if result is not None:
-                    remaining -= 1
-                    yield result
-                if tick_at is not None and keepalive_s is not None and loop.time() >= tick_at:
-                    tick_at = max(tick_at + keepalive_s, loop.time())
-                    yield None
+            async for result in with_keepalive(finished(), keepalive_s):
+                yield result
         finally:
             for task in workers:
                 task.cancel()

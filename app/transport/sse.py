@@ -12,7 +12,6 @@ escape (an event that is not one line still goes through ``ServerSentEvent``).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from starlette.responses import StreamingResponse
 from app import serde
 from app.errors import SwitchyardError, error_body
 from app.events import Event
+from app.events.keepalive import with_keepalive
 from app.settings import SSESettings
 from app.transport.sse_response import EventStreamResponse, OpenStreams
 
@@ -99,16 +99,11 @@ def waiting_json_response(
     """
 
     async def body() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(result)
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=heartbeat_s)
-                if done:
-                    yield serde.dumps(task.result())
-                    return
-                yield b"\n"
-        finally:
-            if not task.done():
-                task.cancel()
+        async for value in with_keepalive(_once(result), heartbeat_s):
+            yield b"\n" if value is None else serde.dumps(value)
 
     return StreamingResponse(body(), media_type="application/json", headers=dict(headers or {}))
+
+
+async def _once(result: Awaitable[Any]) -> AsyncIterator[Any]:
+    yield await result

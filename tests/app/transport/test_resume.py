@@ -24,8 +24,9 @@ from langgraph_sdk import get_client
 from langgraph_sdk.schema import RunCreateMetadata, StreamPart
 
 from app.errors import EventsExpired
-from app.events import Event, MemoryEventLog, resume
+from app.events import Event, MemoryEventLog
 from app.settings import EventLogSettings
+from app.transport.resume import resume
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 
