@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from app.coordinator import LocalCoordinator
 from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
@@ -161,12 +162,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events = make_event_log(settings.events)
             resolver = AssistantResolver(registry)
             streams = OpenStreams()
+            coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,
                 registry=registry,
                 events=events,
                 assistants=resolver,
+                coordinator=coordinator,
                 model_label=model_label(deps["model"]),
             )
             app.state.services = Services(
@@ -193,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
                 await manager.shutdown()
+                await coordinator.close()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()
 

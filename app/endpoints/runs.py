@@ -37,8 +37,7 @@ async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCr
     services = services_of(request)
     body = await parse_body(request, RunCreate)
     thread_id = None if stateless else request.path_params["thread_id"]
-    # A stateless run stores nothing: every endpoint finds it through ``runs``.
-    run = await services.runs.create(body, thread_id=thread_id, in_memory=True)
+    run = await services.runs.create(body, thread_id=thread_id)
     return services, body, run
 
 

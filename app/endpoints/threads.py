@@ -112,10 +112,7 @@ async def delete(request: Request) -> Response:
     services = services_of(request)
     thread_id = request.path_params["thread_id"]
     await _thread(services, thread_id)
-    await services.runs.cancel_thread(thread_id)
-    await services.storage.runs.delete_thread(thread_id)
-    await services.storage.threads.delete(thread_id)
-    await services.storage.checkpointer.adelete_thread(thread_id)
+    await services.runs.delete_thread(thread_id)
     return Response(status_code=204)
 
 

@@ -22,8 +22,7 @@ class RunHandle:
     run: Run
     body: RunCreate
     graph_id: str
-    kind: RunKind = "stored"
-    temporary: bool = False  # a stored stateless run, deleted when it ends
+    kind: RunKind = "stored"  # see app.runs.lifecycle
     task: asyncio.Task[None] | None = None  # drives the run; done once the run has ended
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None
@@ -48,6 +47,12 @@ class RunHandle:
         return dataclasses.replace(
             self.run, status=self.status, updated_at=self.updated_at or self.run.updated_at
         )
+
+    def cancel(self, action: str) -> None:
+        """Stop the run's task (a cancel signal arrived); ``action`` says what follows."""
+        self.cancel_action = action
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
 
     def set_status(self, status: RunStatus) -> None:
         self.status = status

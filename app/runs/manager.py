@@ -2,64 +2,43 @@
 
 Scheduling, in one picture::
 
-    create() ──> Run(pending) ──> task: [thread lock] ──> [slot] ──> execute ──> end
-                                   FIFO per thread        global limit
-                                   (enqueue order)        (max_concurrency)
+    create() ──> Run(pending) ──> task: [thread turn] ──> [slot] ──> execute ──> end
+                                   FIFO per thread         per-instance limit
+                                   (creation order)        (max_concurrency)
 
-* Runs of one thread execute one at a time, in creation order (asyncio.Lock
-  is FIFO). ``multitask_strategy`` decides what a new run does to the
-  thread's active runs: ``reject`` → 409, ``enqueue`` → wait its turn,
-  ``interrupt`` → cancel them first, ``rollback`` → cancel, delete them and
-  restart from the checkpoint the first of them started from.
+Turns, slots, claims and cancel signals belong to the coordinator
+(``app.coordinator``): in one process they are locks and callbacks, across
+instances Postgres claims and Redis signals; this module is the same either way.
+
+* Runs of one thread execute one at a time, in creation order.
+  ``multitask_strategy`` decides what a new run does to the thread's active
+  runs: ``reject`` → 409, ``enqueue`` → wait its turn, ``interrupt`` → cancel
+  them first, ``rollback`` → cancel, delete them and restart from the
+  checkpoint the first of them started from.
 * At most ``max_concurrency`` runs execute at once; the rest stay pending.
 * Every run ends with exactly one terminal status (success, error, timeout,
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
 
-Where a run keeps what it is (``RunHandle.kind``):
-
-* ``stored``: a run on a thread, or a stateless run with
-  ``on_completion="keep"`` (on a thread created for it). Thread and run
-  records in storage, checkpoints in the registry's checkpointer, events in
-  the event log.
-  A stored stateless run that is not kept has its thread, runs and
-  checkpoints deleted when it ends.
-* ``memory`` (``create(..., in_memory=True)``): a stateless run that is
-  deleted when it ends, for callers that look runs up through this manager
-  (``find``, ``wait``, ``cancel``), as the HTTP endpoints do. Storing records
-  only to delete them would write a thread, a run and every checkpoint to
-  SQLite and delete them again (~60 SQLite trips per run when measured), so
-  it stores none: its temporary thread id is only a name, it runs without a
-  checkpointer unless its stream carries checkpoints (then on a per-run
-  ``InMemorySaver`` that ends with it; ``interrupt()`` works either way), and
-  its events go to the event log like any run's, so its stream can be
-  resumed by ``Location``/``Last-Event-ID``.
-* ``ephemeral`` (``create(..., ephemeral=True)``, for callers that take the
-  result inline such as batch items): like ``memory`` but without a
-  checkpointer and without an event log, since nobody could read them.
-
-It is otherwise the same path for all three: same scheduler, executor and
-outcome. A temporary thread is the run's own: nothing queues behind it.
-Finished stateless runs that are not kept stay findable for a while
-(``app.runs.recent``), so ``GET``, ``/join`` and ``/stream`` (resumption from
-the event log) keep answering after their records are gone or were never
-written.
+What a run keeps (stored, memory, ephemeral) is decided once, from the request
+alone, by ``app.runs.lifecycle``: the same body gets the same lifecycle over
+every transport. Finished stateless runs that are not kept stay findable for a
+while (``app.runs.recent``), so ``GET``, ``/join`` and ``/stream`` keep
+answering after they end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-
 from app import serde
+from app.coordinator import CancelAction, Coordinator
 from app.errors import (
     InvalidInput,
     RunCancelled,
@@ -71,20 +50,22 @@ from app.errors import (
 )
 from app.events import Event, EventLog
 from app.runs.execution import GraphRun, build_config
-from app.runs.handle import RunHandle, RunKind
+from app.runs.handle import RunHandle
 from app.runs.inputs import InputKeys
+from app.runs.lifecycle import EphemeralLifecycle, Lifecycle, MemoryLifecycle, StoredLifecycle
 from app.runs.recent import RecentRuns, RunOutcome
 from app.runs.resolver import AssistantResolver
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
-from app.store.base import Run, RunStatus, Thread, ThreadStatus
-from app.store.checkpointer import SingleTripSqliteSaver
+from app.store.base import Run, RunStatus, Thread
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
 
 log = logging.getLogger("switchyard.runs")
+
+CANCEL_ACTIONS: tuple[CancelAction, ...] = ("interrupt", "rollback")
 
 
 class RunManager:
@@ -96,6 +77,7 @@ class RunManager:
         registry: GraphRegistry,
         events: EventLog,
         assistants: AssistantResolver,
+        coordinator: Coordinator,
         model_label: str | None = None,
     ) -> None:
         self._settings = settings
@@ -104,72 +86,49 @@ class RunManager:
         self._registry = registry
         self._events = events
         self._assistants = assistants
+        self._coordinator = coordinator
         self._handles: dict[str, RunHandle] = {}
-        self._thread_locks: dict[str, asyncio.Lock] = {}
-        self._slots = asyncio.Semaphore(settings.max_concurrency)
         self._input_keys = InputKeys(registry)
         self._recent = RecentRuns(
             max_runs=settings.recent_stateless, max_outcomes=settings.recent_outputs
         )
+        self._stored = StoredLifecycle(registry, storage)
+        self._memory = MemoryLifecycle(registry, self._recent)
+        self._ephemeral = EphemeralLifecycle(registry)
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
 
     # -- creation -----------------------------------------------------------
 
     async def create(
-        self,
-        body: RunCreate,
-        *,
-        thread_id: str | None,
-        in_memory: bool = False,
-        ephemeral: bool = False,
+        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
 
-        For a stateless run (``thread_id=None``) that is not kept, ``in_memory``
-        makes it a ``memory`` run and ``ephemeral`` an ``ephemeral`` one (see
-        the module docstring); the result of an ephemeral run is only had via
-        ``wait``. Either is ignored for other runs.
+        A stateless run (``thread_id=None``) that is not kept is a ``memory``
+        run, or with ``ephemeral`` (for callers that take the result inline via
+        ``wait``, such as batch items) an ``ephemeral`` one; see
+        ``app.runs.lifecycle``.
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
         await self._input_keys.check(graph_id, body.input)
-        if ephemeral and (thread_id is not None or body.on_completion == "keep"):
+        stateless = thread_id is None and body.on_completion != "keep"
+        if ephemeral and not stateless:
             raise ValueError("only stateless runs that are not kept can be ephemeral")
-        temporary = thread_id is None and body.on_completion != "keep"
-        if temporary and (in_memory or ephemeral):
-            kind: RunKind = "ephemeral" if ephemeral else "memory"
+        if stateless:
+            lifecycle: Lifecycle = self._ephemeral if ephemeral else self._memory
             run = Run(
                 run_id=str(uuid.uuid4()),
-                thread_id=str(uuid.uuid4()),
+                thread_id=str(uuid.uuid4()),  # only a name: no thread is stored
                 assistant_id=assistant_id,
                 metadata=self._run_metadata(graph_id, body),
                 multitask_strategy=body.multitask_strategy,
             )
-            if kind == "memory":  # what GET answers, and how a resumer reads its stream
+            if lifecycle.logged:  # what GET answers, and how a resumer reads its stream
                 run.kwargs = body.model_dump(mode="json", exclude_none=True)
-            return await self._schedule(RunHandle(run=run, body=body, graph_id=graph_id, kind=kind))
-        threads = self._storage.threads
-        # The thread remembers its graph: state and history are read with it.
-        owner = {"graph_id": graph_id, "assistant_id": assistant_id}
-        active: list[Run] = []  # the thread's runs that have not ended
-        if thread_id is None:
-            thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
-            thread_id = thread.thread_id
-        else:
-            # Read together: on SQLite, one trip (see ``SqliteTrips``).
-            existing, active = await asyncio.gather(
-                threads.get(thread_id), self._storage.runs.active(thread_id)
-            )
-            if existing is None:
-                if body.if_not_exists != "create":
-                    raise ThreadNotFound(
-                        f"thread {thread_id} does not exist; create it first or pass "
-                        "if_not_exists='create'"
-                    )
-                await threads.create(Thread(thread_id=thread_id, metadata=owner))
-            elif existing.metadata.get("graph_id") != graph_id:
-                await threads.update(thread_id, metadata=owner)
-
+            handle = RunHandle(run=run, body=body, graph_id=graph_id, kind=lifecycle.kind)
+            return await self._schedule(handle, lifecycle)
+        thread_id, active = await self._thread_for(thread_id, body, graph_id, assistant_id)
         restart_from = await self._apply_multitask(thread_id, body, active)
         run = Run(
             run_id=str(uuid.uuid4()),
@@ -180,9 +139,34 @@ class RunManager:
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        handle = RunHandle(run=run, body=body, graph_id=graph_id, temporary=temporary)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id)
         handle.start_checkpoint_id = restart_from
-        return await self._schedule(handle)
+        return await self._schedule(handle, self._stored)
+
+    async def _thread_for(
+        self, thread_id: str | None, body: RunCreate, graph_id: str, assistant_id: str
+    ) -> tuple[str, list[Run]]:
+        """The stored run's thread (created when needed) and its active runs."""
+        threads = self._storage.threads
+        # The thread remembers its graph: state and history are read with it.
+        owner = {"graph_id": graph_id, "assistant_id": assistant_id}
+        if thread_id is None:  # a stateless run that is kept: a thread of its own
+            thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
+            return thread.thread_id, []
+        # Read together: on SQLite, one trip (see ``SqliteTrips``).
+        existing, active = await asyncio.gather(
+            threads.get(thread_id), self._storage.runs.active(thread_id)
+        )
+        if existing is None:
+            if body.if_not_exists != "create":
+                raise ThreadNotFound(
+                    f"thread {thread_id} does not exist; create it first or pass "
+                    "if_not_exists='create'"
+                )
+            await threads.create(Thread(thread_id=thread_id, metadata=owner))
+        elif existing.metadata.get("graph_id") != graph_id:
+            await threads.update(thread_id, metadata=owner)
+        return thread_id, active
 
     def _run_metadata(self, graph_id: str, body: RunCreate) -> dict[str, Any]:
         metadata = dict(body.metadata or {})
@@ -190,12 +174,16 @@ class RunManager:
             metadata["model"] = self._model_label  # which LLM answered, offline or not
         return metadata
 
-    async def _schedule(self, handle: RunHandle) -> Run:
+    async def _schedule(self, handle: RunHandle, lifecycle: Lifecycle) -> Run:
         run = handle.run
-        if handle.kind != "ephemeral":
+        if lifecycle.logged:
             await self._events.open(run.run_id)
         self._handles[run.run_id] = handle
-        handle.task = asyncio.create_task(self._drive(handle), name=f"run-{run.run_id}")
+        # Watched from now on: a cancel may arrive before the task first runs.
+        unsubscribe = self._coordinator.on_cancel(run.run_id, handle.cancel)
+        handle.task = asyncio.create_task(
+            self._drive(handle, lifecycle, unsubscribe), name=f"run-{run.run_id}"
+        )
         return run
 
     async def _apply_multitask(
@@ -211,35 +199,35 @@ class RunManager:
             )
         handles = [self._handles[r.run_id] for r in active if r.run_id in self._handles]
         restart_from = next((h.start_checkpoint_id for h in handles if h.task), None)
+        action: CancelAction = "rollback" if body.multitask_strategy == "rollback" else "interrupt"
         for handle in handles:
-            await self._cancel_handle(handle, action=body.multitask_strategy, wait=True)
-        return restart_from if body.multitask_strategy == "rollback" else None
+            await self._cancel_handle(handle, action=action, wait=True)
+        return restart_from if action == "rollback" else None
 
     # -- execution ----------------------------------------------------------
 
-    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
-        lock = self._thread_locks.get(thread_id)
-        if lock is None:
-            lock = self._thread_locks[thread_id] = asyncio.Lock()
-        return lock
+    async def _emit(self, handle: RunHandle, lifecycle: Lifecycle, event: str, data: Any) -> None:
+        if lifecycle.logged:  # else nobody can read the log: do not serialise for it
+            await self._events.append(handle.run.run_id, event, serde.dumps(data))
 
-    async def _emit(self, handle: RunHandle, event: str, data: Any) -> None:
-        if handle.kind == "ephemeral":
-            return  # no one can read an ephemeral run's log: do not serialise for it
-        await self._events.append(handle.run.run_id, event, serde.dumps(data))
-
-    async def _drive(self, handle: RunHandle) -> None:
+    async def _drive(
+        self, handle: RunHandle, lifecycle: Lifecycle, unsubscribe: Callable[[], None]
+    ) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
-        # A stateless run's temporary thread is its own: nobody to queue behind.
-        lock = None if handle.kind != "stored" else self._thread_lock(run.thread_id)
+        # A stateless run's thread is its own: nobody to take turns with.
+        turn = (
+            self._coordinator.thread_turn(run.thread_id, run.run_id)
+            if lifecycle is self._stored
+            else contextlib.nullcontext()
+        )
         try:
-            async with lock or contextlib.nullcontext():
+            async with turn:
                 if handle.body.after_seconds:
                     # A scheduled start, as the API asks; not synchronisation.
                     await asyncio.sleep(handle.body.after_seconds)
-                async with self._slots:
-                    outcome = await self._execute(handle)
+                async with self._coordinator.slot():
+                    outcome = await self._execute(handle, lifecycle)
         except asyncio.CancelledError:
             # Cancelled while still pending: never started, nothing to undo.
             cancelled = RunCancelled("run was cancelled before it started")
@@ -248,26 +236,15 @@ class RunManager:
             log.exception("run %s failed outside the graph", run.run_id)
             outcome = RunOutcome(status="error", error=error_body(exc))
         finally:
-            await self._finish(handle, outcome)
-            if lock is None:
-                pass
-            elif not lock.locked() and lock is self._thread_locks.get(run.thread_id):
-                self._thread_locks.pop(run.thread_id, None)
+            unsubscribe()
+            await self._finish(handle, lifecycle, outcome)
 
-    async def _execute(self, handle: RunHandle) -> RunOutcome:
+    async def _execute(self, handle: RunHandle, lifecycle: Lifecycle) -> RunOutcome:
         run, body = handle.run, handle.body
         started = time.perf_counter()
-        if handle.kind == "stored":
-            graph = await self._registry.get(handle.graph_id)
-        else:
-            # No storage round trip is spent on state nobody will read: the
-            # graph runs without a checkpointer (see ``_needs_checkpointer``).
-            graph = await self._registry.get_subgraph(handle.graph_id)
-            if handle.kind == "memory":
-                if _needs_checkpointer(body):
-                    # A copy of the compiled graph costs ~20 µs.
-                    graph = graph.copy(update={"checkpointer": InMemorySaver()})
-                handle.set_status("running")
+        graph = await lifecycle.graph(handle)
+        # Before ``started``: only a rollback's restart point is a checkpoint
+        # to run from; the start checkpoint it records is not.
         config = build_config(
             body,
             thread_id=run.thread_id,
@@ -276,28 +253,17 @@ class RunManager:
             assistant_id=run.assistant_id,
             checkpoint_id=handle.start_checkpoint_id,
         )
-        if handle.kind == "stored":
-            # Issued together: on SQLite, one trip and one commit.
-            _, _, start_checkpoint_id = await asyncio.gather(
-                self._storage.runs.set_status(run.run_id, "running"),
-                self._storage.threads.update(run.thread_id, status="busy"),
-                _start_checkpoint_id(graph, config),
-            )
-            if handle.start_checkpoint_id is None:
-                handle.start_checkpoint_id = start_checkpoint_id
-        await self._emit(handle, "metadata", {"run_id": run.run_id, "attempt": 1})
+        await lifecycle.started(handle, graph)
+        await self._emit(handle, lifecycle, "metadata", {"run_id": run.run_id, "attempt": 1})
         graph_run = GraphRun(
-            graph=graph,
-            body=body,
-            config=config,
-            keyframe_every=self._keyframe_every,
+            graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
         )
+        error: dict[str, Any] | None = None
+        status: RunStatus = "success"
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 async for name, payload in graph_run.events():
-                    await self._emit(handle, name, payload)
-            status: RunStatus = "success"
-            error = None
+                    await self._emit(handle, lifecycle, name, payload)
         except TimeoutError:
             status = "timeout"
             error = error_body(RunTimeout(f"run exceeded {self._settings.timeout_s:g} s"))
@@ -307,13 +273,7 @@ class RunManager:
         except Exception as exc:
             status = "error"
             error = error_body(exc)
-        if handle.kind == "stored":
-            # The thread's final state and the run's final status, issued together.
-            await asyncio.gather(
-                self._sync_thread(graph, graph_run, run.thread_id, status=status),
-                self._storage.runs.set_status(run.run_id, status),
-            )
-            handle.status_stored = True
+        await lifecycle.ended(handle, graph, graph_run, status)
         return RunOutcome(
             status=status,
             output=graph_run.output,
@@ -321,64 +281,18 @@ class RunManager:
             execution_time=time.perf_counter() - started,
         )
 
-    async def _sync_thread(
-        self, graph: Any, graph_run: GraphRun, thread_id: str, *, status: RunStatus
-    ) -> None:
-        """Cache the thread's values and interrupts, and set its status.
-
-        A run that completed without an interrupt ends with its state in its
-        last root ``values`` chunk (the same channels ``aget_state`` reads), no
-        pending interrupts, and the thread idle: no checkpoint read is needed.
-        Any other end (error, timeout, cancel, ``interrupt()`` or a static
-        breakpoint possible) reads the state back from the checkpointer.
-        """
-        values: dict[str, Any] | None = None
-        interrupts: dict[str, Any] = {}
-        ended_cleanly = (
-            status == "success"
-            and not graph_run.interrupted
-            and type(graph_run.output) is dict
-            and not _may_break(graph, graph_run.body)
-        )
-        if ended_cleanly:
-            values = serde.jsonable(graph_run.output)
-        elif graph.checkpointer is not None:
-            snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
-            values = serde.jsonable(snapshot.values)
-            for task in snapshot.tasks:
-                if task.interrupts:
-                    interrupts[task.id] = serde.jsonable(list(task.interrupts))
-        failed = status == "error"
-        thread_status: ThreadStatus = (
-            "error" if failed else ("interrupted" if interrupts else "idle")
-        )
-        await self._storage.threads.update(
-            thread_id, status=thread_status, values=values, interrupts=interrupts
-        )
-
-    async def _finish(self, handle: RunHandle, outcome: RunOutcome) -> None:
+    async def _finish(self, handle: RunHandle, lifecycle: Lifecycle, outcome: RunOutcome) -> None:
         run = handle.run
         handle.outcome = outcome
         try:
-            if handle.kind == "memory":
-                handle.set_status(outcome.status)
-                self._recent.remember(handle.snapshot(), outcome)
-            elif handle.kind == "ephemeral":
-                pass  # nothing was persisted
-            elif handle.cancel_action == "rollback":
-                await self._storage.runs.delete(run.run_id)
-            elif not handle.status_stored:  # it never executed, or failed outside the graph
-                await self._storage.runs.set_status(run.run_id, outcome.status)
-            if handle.temporary:
-                await self._delete_thread_data(run.thread_id)
-                self._recent.remember(dataclasses.replace(run, status=outcome.status), outcome)
+            await lifecycle.finished(handle, outcome)
         finally:
             # The terminal events go out only once the status is stored, so a
             # client that reacts to `error`/`end` by reading the run sees it final.
             if outcome.error is not None:
-                await self._emit(handle, "error", outcome.error)
-            await self._emit(handle, "end", None)
-            if handle.kind != "ephemeral":
+                await self._emit(handle, lifecycle, "error", outcome.error)
+            await self._emit(handle, lifecycle, "end", None)
+            if lifecycle.logged:
                 await self._events.close(run.run_id)
             self._handles.pop(run.run_id, None)
 
@@ -390,11 +304,6 @@ class RunManager:
             on_thread = thread_id is None or handle.run.thread_id == thread_id
             return handle.snapshot() if on_thread else None
         return self._recent.get(run_id, thread_id=thread_id)
-
-    async def _delete_thread_data(self, thread_id: str) -> None:
-        await self._storage.runs.delete_thread(thread_id)
-        await self._storage.threads.delete(thread_id)
-        await self._storage.checkpointer.adelete_thread(thread_id)
 
     async def find(self, thread_id: str, run_id: str) -> Run | None:
         """The run on that thread: its record, or for a stateless run, which has
@@ -415,19 +324,20 @@ class RunManager:
     async def cancel(
         self, thread_id: str, run_id: str, *, action: str = "interrupt", wait: bool = False
     ) -> None:
+        action = _cancel_action(action)
         handle = self._handles.get(run_id)
         if handle is None or handle.run.thread_id != thread_id:
-            if await self.find(thread_id, run_id) is None:
+            run = await self.find(thread_id, run_id)
+            if run is None:
                 raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
-            return  # already finished: cancelling is a no-op
+            if run.status in ("pending", "running"):
+                # Executing elsewhere: the coordinator carries the signal there.
+                await self._coordinator.cancel(run_id, action)
+            return
         await self._cancel_handle(handle, action=action, wait=wait)
 
-    async def _cancel_handle(self, handle: RunHandle, *, action: str, wait: bool) -> None:
-        if action not in ("interrupt", "rollback"):
-            raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")
-        handle.cancel_action = action
-        if handle.task is not None and not handle.task.done():
-            handle.task.cancel()
+    async def _cancel_handle(self, handle: RunHandle, *, action: CancelAction, wait: bool) -> None:
+        await self._coordinator.cancel(handle.run.run_id, action)
         if wait:
             await handle.ended()
 
@@ -465,9 +375,15 @@ class RunManager:
         await self._storage.runs.delete(run_id)
         await self._events.delete(run_id)
 
-    async def cancel_thread(self, thread_id: str) -> None:
+    async def delete_thread(self, thread_id: str) -> None:
+        """Cancel the thread's runs, then delete it with its runs, checkpoints
+        and their event logs: the one cascade every caller uses."""
         for handle in [h for h in self._handles.values() if h.run.thread_id == thread_id]:
             await self._cancel_handle(handle, action="interrupt", wait=True)
+        runs = await self._storage.runs.for_thread(thread_id, limit=1_000_000)
+        await self._storage.delete_thread(thread_id)
+        for run in runs:
+            await self._events.delete(run.run_id)
 
     async def shutdown(self) -> None:
         handles = list(self._handles.values())
@@ -480,47 +396,8 @@ class RunManager:
                     await handle.task
 
 
-async def _start_checkpoint_id(graph: Any, config: Any) -> str | None:
-    """The checkpoint a run starts from (a rollback restarts there): the one
-    the run names, else the thread's latest, read as an id alone where the
-    checkpointer can (not a checkpoint, which the run itself loads next)."""
-    checkpointer = graph.checkpointer
-    if checkpointer is None:
-        return None
-    configurable = config["configurable"]
-    if configurable.get("checkpoint_id"):
-        return str(configurable["checkpoint_id"])
-    if isinstance(checkpointer, SingleTripSqliteSaver):
-        return await checkpointer.alatest_id(
-            configurable["thread_id"], configurable.get("checkpoint_ns", "")
-        )
-    saved = await checkpointer.aget_tuple(config)
-    checkpoint_id = saved.config["configurable"].get("checkpoint_id") if saved else None
-    return str(checkpoint_id) if checkpoint_id else None
-
-
-# Stream modes that say nothing without a checkpointer: LangGraph emits
-# checkpoint events only when it saves checkpoints.
-_CHECKPOINT_EVENT_MODES = frozenset({"debug", "checkpoints"})
-
-
-def _needs_checkpointer(body: RunCreate) -> bool:
-    """Whether a ``memory`` run needs its per-run ``InMemorySaver``.
-
-    Its checkpoints die with it, so they matter only to a client that
-    streams them. Without a checkpointer LangGraph runs everything else
-    alike, ``interrupt()`` and ``interrupt_before/after`` included (the run
-    ends with the interrupt, as it would with a saver nobody can resume
-    from), and a run costs ~12% less.
-    """
-    return bool(_CHECKPOINT_EVENT_MODES.intersection(body.stream_modes))
-
-
-def _may_break(graph: Any, body: RunCreate) -> bool:
-    """Whether a static breakpoint may have stopped the run (graph or request)."""
-    return bool(
-        body.interrupt_before
-        or body.interrupt_after
-        or graph.interrupt_before_nodes
-        or graph.interrupt_after_nodes
-    )
+def _cancel_action(action: str) -> CancelAction:
+    for known in CANCEL_ACTIONS:
+        if action == known:
+            return known
+    raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")

@@ -14,7 +14,7 @@ are opened as a bundle because, on SQLite, they must share one connection:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +65,24 @@ class Storage:
     threads: ThreadStore
     runs: RunStore
     checkpointer: BaseCheckpointSaver[Any]
+    # Reads the id of a thread's latest checkpoint without loading it, where
+    # the backend can (SQLite); otherwise ``aget_tuple`` answers.
+    latest_id_reader: Callable[[str, str], Awaitable[str | None]] | None = None
+
+    async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
+        """The id of the thread's latest checkpoint; the run path never asks which saver."""
+        if self.latest_id_reader is not None:
+            return await self.latest_id_reader(thread_id, checkpoint_ns)
+        config: Any = {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns}}
+        saved = await self.checkpointer.aget_tuple(config)
+        checkpoint_id = saved.config["configurable"].get("checkpoint_id") if saved else None
+        return str(checkpoint_id) if checkpoint_id else None
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """A thread and everything stored for it: runs, checkpoints and writes."""
+        await self.runs.delete_thread(thread_id)
+        await self.threads.delete(thread_id)
+        await self.checkpointer.adelete_thread(thread_id)
 
 
 @asynccontextmanager
@@ -89,4 +107,9 @@ async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIte
         threads, runs = SqliteThreadStore(conn, trips), SqliteRunStore(conn, trips)
         await threads.setup()
         await runs.setup()
-        yield Storage(threads=threads, runs=runs, checkpointer=checkpointer)
+        yield Storage(
+            threads=threads,
+            runs=runs,
+            checkpointer=checkpointer,
+            latest_id_reader=checkpointer.alatest_id,
+        )
