@@ -12,7 +12,6 @@
     ├── Conflict                    409 conflict
     │   ├── RunConflict             409 run_conflict     (multitask_strategy="reject")
     │   └── ThreadExists            409 thread_exists
-    ├── GraphLoadError              500 graph_load       (a spec failed to import/compile)
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
     └── EventsExpired               410 events_expired   (asked to resume before the log)
@@ -31,7 +30,6 @@ __all__ = [
     "Conflict",
     "ErrorCode",
     "EventsExpired",
-    "GraphLoadError",
     "InputSchemaMismatch",
     "InvalidInput",
     "MalformedJSON",
@@ -61,7 +59,6 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     RUN_CONFLICT = "run_conflict"
     THREAD_EXISTS = "thread_exists"
-    GRAPH_LOAD = "graph_load"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     EVENTS_EXPIRED = "events_expired"
@@ -128,10 +125,6 @@ class ThreadExists(Conflict):
     code = ErrorCode.THREAD_EXISTS
 
 
-class GraphLoadError(SwitchyardError):
-    code = ErrorCode.GRAPH_LOAD
-
-
 class RunTimeout(SwitchyardError):
     code = ErrorCode.TIMEOUT
 
@@ -149,3 +142,7 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     """The body of an SSE ``error`` event: ``{"error": <Type>, "message": ...}``."""
     code = exc.code.value if isinstance(exc, SwitchyardError) else ErrorCode.INTERNAL.value
     return {"error": type(exc).__name__, "message": str(exc) or type(exc).__name__, "code": code}
+
+
+# A graph spec that fails to load is ``graphs.loader.GraphLoadError``: it stops
+# startup (or marks the graph failed with skip_broken) and never reaches a client.

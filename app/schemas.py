@@ -8,9 +8,12 @@ message naming them, rather than accepted and ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.store.base import ThreadStatus
 
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "delta", "tasks",
@@ -101,8 +104,7 @@ class RunCreate(Strict):
 
     @property
     def stream_modes(self) -> list[str]:
-        modes = [self.stream_mode] if isinstance(self.stream_mode, str) else self.stream_mode
-        return list(dict.fromkeys(modes)) or ["values"]
+        return stream_modes_of(self.stream_mode)
 
 
 class ThreadCreate(Strict):
@@ -119,7 +121,7 @@ class ThreadPatch(Strict):
 class ThreadSearch(Strict):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
-    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    status: ThreadStatus | None = None
     ids: list[str] | None = None
     limit: int = Field(10, ge=1, le=1000)
     offset: int = Field(0, ge=0)
@@ -131,7 +133,7 @@ class ThreadSearch(Strict):
 class ThreadCount(Strict):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
-    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    status: ThreadStatus | None = None
 
 
 class ThreadStateUpdate(Strict):
@@ -170,3 +172,11 @@ class AssistantCount(Strict):
     graph_id: str | None = None
     metadata: dict[str, Any] | None = None
     name: str | None = None
+
+
+def stream_modes_of(stream_mode: str | Sequence[str] | None) -> list[str]:
+    """A ``stream_mode`` as given (one, a list, or none) as the list of modes
+    asked for, each once, in order; what a run body and a stored run's kwargs
+    both normalise through."""
+    modes = [stream_mode] if isinstance(stream_mode, str) else list(stream_mode or ())
+    return list(dict.fromkeys(modes)) or ["values"]

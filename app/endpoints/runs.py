@@ -12,13 +12,11 @@ from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int
 from app.errors import InvalidInput, RunNotFound, ThreadNotFound
 from app.events import parse_event_id
 from app.runs.manager import RunManager
-from app.schemas import RunCreate
+from app.schemas import RunCreate, stream_modes_of
 from app.services import Services, services_of
-from app.store.base import Run
+from app.store.base import RUN_STATUSES, Run
 from app.transport.resume import resume
 from app.transport.sse import event_stream_response, run_stream_headers, waiting_json_response
-
-RUN_STATUSES = ("pending", "running", "success", "error", "timeout", "interrupted")
 
 
 def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
@@ -101,20 +99,13 @@ async def list_runs(request: Request) -> Response:
     if await services.storage.threads.get(thread_id) is None:
         raise ThreadNotFound(f"thread {thread_id} not found")
     status = request.query_params.get("status")
-    if status is not None and status not in (
-        "pending",
-        "running",
-        "success",
-        "error",
-        "timeout",
-        "interrupted",
-    ):
+    if status is not None and status not in RUN_STATUSES:
         raise InvalidInput(f"unknown run status {status!r}")
     runs = await services.storage.runs.for_thread(
         thread_id,
         limit=query_int(request, "limit", 10, low=1, high=1000),
         offset=query_int(request, "offset", 0),
-        status=status,  # type: ignore[arg-type]
+        status=status,
     )
     return JSONResponse([r.to_json() for r in runs])
 
@@ -145,8 +136,7 @@ async def join(request: Request) -> Response:
 
 
 def _streams_delta(run: Run) -> bool:
-    modes = run.kwargs.get("stream_mode", "values")
-    return "delta" in ([modes] if isinstance(modes, str) else modes)
+    return "delta" in stream_modes_of(run.kwargs.get("stream_mode"))
 
 
 async def join_stream(request: Request) -> Response:

@@ -58,7 +58,7 @@ from app.events.keepalive import with_keepalive
 from app.runs.manager import RunManager, RunOutcome
 from app.schemas import RunCreate, Strict
 from app.settings import RunSettings
-from app.store.base import Run
+from app.store.base import TERMINAL_RUN_STATUSES, Run
 
 __all__ = [
     "STATUSES",
@@ -71,7 +71,7 @@ __all__ = [
 ]
 
 # Terminal statuses an item can end with; the stream's summary counts each.
-STATUSES = ("success", "error", "timeout", "interrupted")
+STATUSES = TERMINAL_RUN_STATUSES
 
 _ORPHAN_CANCELS: set[asyncio.Task[None]] = set()
 
@@ -297,7 +297,7 @@ def _result(index: int, run: Run, outcome: RunOutcome | None, thread_id: str | N
 
 def summary(statuses: Iterable[str]) -> dict[str, Any]:
     """``{"total": n, "by_status": {status: count}}``, every terminal status listed."""
-    counts = dict.fromkeys(STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     return {"total": sum(counts.values()), "by_status": counts}

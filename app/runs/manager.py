@@ -58,7 +58,7 @@ from app.runs.resolver import AssistantResolver
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
-from app.store.base import Run, RunStatus, Thread
+from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
@@ -330,7 +330,7 @@ class RunManager:
             run = await self.find(thread_id, run_id)
             if run is None:
                 raise RunNotFound(f"run {run_id} not found on thread {thread_id}")
-            if run.status in ("pending", "running"):
+            if run.status in ACTIVE_RUN_STATUSES:
                 # Executing elsewhere: the coordinator carries the signal there.
                 await self._coordinator.cancel(run_id, action)
             return
@@ -359,6 +359,11 @@ class RunManager:
 
     def read_events(self, run_id: str, *, after: str | None = None) -> AsyncIterator[Event]:
         return self._events.read(run_id, after=after)
+
+    @property
+    def events(self) -> EventLog:
+        """The event log runs write to; transports read it through ``resume``."""
+        return self._events
 
     async def delete_run(self, thread_id: str, run_id: str) -> None:
         if self._memory_run(thread_id, run_id) is not None:

@@ -106,6 +106,7 @@ class RunTracker:
 
     run_id: str
     nodes: frozenset[str] | None
+    delta: bool = False  # the run streams ``delta``: a resume re-syncs on keyframes
     status: RunStatus = "pending"
     error: dict[str, Any] | None = None
     done: set[str] = field(default_factory=set)

@@ -21,13 +21,19 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
 MultitaskStrategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 
+# The one status vocabulary: every list of statuses derives from these types.
+THREAD_STATUSES: tuple[ThreadStatus, ...] = get_args(ThreadStatus)
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 ACTIVE_RUN_STATUSES: tuple[RunStatus, ...] = ("pending", "running")
+TERMINAL_RUN_STATUSES: tuple[RunStatus, ...] = tuple(
+    s for s in RUN_STATUSES if s not in ACTIVE_RUN_STATUSES
+)
 
 
 def utcnow() -> datetime:

@@ -7,7 +7,7 @@
                              └─ cancel ─> RunManager      │   (bounded)
                                                           └─ error messages
 
-* A follower reads its run's event log on its own (``RunManager.read_events``),
+* A follower reads its run's event log on its own (``app.transport.resume``),
   so any number of sockets can watch one run and each gets every event once,
   with the log's ids. ``subscribe`` with ``last_event_id`` reads the log from
   the start to rebuild status and progress, and sends only what came after.
@@ -46,7 +46,9 @@ from app.errors import (
 from app.events import Event, parse_event_id
 from app.runs.manager import RunOutcome
 from app.runs.progress import PROGRESS_MODES, RunTracker, linear_nodes
+from app.schemas import stream_modes_of
 from app.services import Services
+from app.transport.resume import resume
 from app.transport.ws.protocol import (
     Cancel,
     Ping,
@@ -238,17 +240,17 @@ class WsSession:
         if request.body.on_disconnect == "cancel":
             self._cancel_on_disconnect[run.run_id] = run.thread_id
         nodes = await self._progress_nodes(run.assistant_id, request.body.stream_modes)
-        self._follow(RunTracker(run.run_id, nodes), after=None, announce=True)
+        delta = "delta" in request.body.stream_modes
+        self._follow(RunTracker(run.run_id, nodes, delta=delta), after=None, announce=True)
 
     async def _subscribe(self, message: Subscribe) -> None:
         self._check_can_follow(message.run_id)
         run = await self._runs.find_any(message.run_id)
         nodes = None  # a run no longer known; its log may remain
         if run is not None:
-            modes = run.kwargs.get("stream_mode", "values")
-            modes = [modes] if isinstance(modes, str) else list(modes)
+            modes = stream_modes_of(run.kwargs.get("stream_mode"))
             nodes = await self._progress_nodes(run.assistant_id, modes)
-        tracker = RunTracker(message.run_id, nodes)
+        tracker = RunTracker(message.run_id, nodes, delta=run is not None and "delta" in modes)
         self._follow(tracker, after=message.last_event_id, announce=False)
 
     async def _cancel(self, message: Cancel) -> None:
@@ -311,27 +313,32 @@ class WsSession:
     async def _events(
         self, tracker: RunTracker, after: str | None
     ) -> AsyncIterator[tuple[Event, bool]]:
-        """The run's events, each flagged ``replayed`` if at or before ``after``."""
-        if after is None:
-            async for event in self._runs.read_events(tracker.run_id):
-                yield event, False
-            return
-        cut = parse_event_id(after)
+        """The run's events through ``resume`` (the replay every transport
+        uses), each flagged ``replayed`` if at or before ``after``.
+
+        Reading from the start lets the tracker learn progress from events the
+        client already has; when the log no longer starts at the beginning,
+        it resumes from ``after`` alone.
+        """
+        cut = parse_event_id(after) if after is not None else None
         started = False
         try:
-            async for event in self._runs.read_events(tracker.run_id):
-                started = True
-                yield event, parse_event_id(event.id) <= cut
+            async for batch in resume(self._runs.events, tracker.run_id, delta=tracker.delta):
+                for event in batch:
+                    started = True
+                    yield event, cut is not None and parse_event_id(event.id) <= cut
             return
         except EventsExpired:
-            if started:
+            if started or after is None:
                 raise
-        # The log no longer starts at the beginning: resume from ``after``
-        # alone. The run has emitted events, so it has started; which nodes
-        # finished before ``after`` is unknown, so progress is too.
+        # The run has emitted events, so it has started; which nodes finished
+        # before ``after`` is unknown, so progress is too.
         tracker.status, tracker.nodes = "running", None
-        async for event in self._runs.read_events(tracker.run_id, after=after):
-            yield event, False
+        async for batch in resume(
+            self._runs.events, tracker.run_id, after=after, delta=tracker.delta
+        ):
+            for event in batch:
+                yield event, False
 
     async def _report(
         self,
