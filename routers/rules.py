@@ -5,10 +5,14 @@ then position in the file. The first matching rule decides; the next few
 matches become the decision's runner-up candidates.
 
 Keywords are indexed in one Aho-Corasick automaton (pyahocorasick), so a
-request is scanned once whatever the number of rules. Only rules whose
-keywords are satisfied ("candidates") and rules without keywords ever have
-their regex, condition or time window evaluated; ``RuleOutcome.evaluated``
-lists exactly those, which is how tests (and curious operators) can see it.
+request is scanned once whatever the number of rules. Keyword-less rules
+whose condition requires a field to equal one of some constants (a top-level
+``tier == 3 and ...`` or ``plan in ['pro', 'team'] and ...``, see
+``Expression.guards``) are indexed by that field's value, so a request only
+reaches the ones its value can satisfy. Only these candidates and the
+remaining keyword-less rules ever have their regex, condition or time window
+evaluated; ``RuleOutcome.evaluated`` lists exactly those, which is how tests
+(and curious operators) can see it.
 
 Reload is atomic: the new set is built completely (off the event loop) and
 only then replaces the old one; a file that fails to load leaves the
@@ -78,10 +82,26 @@ class RuleSet:
         ordered = sorted(rules, key=lambda r: (-r.rule.priority, r.order))
         self.rules: tuple[Rule, ...] = tuple(r.rule for r in ordered)
         self.files: tuple[str, ...] = tuple(files)
-        self._needs_evaluation = tuple(rule.match.needs_evaluation for rule in self.rules)
-        self._keywordless: tuple[int, ...] = tuple(
-            i for i, rule in enumerate(self.rules) if rule.match.keywords is None
+        # None where keywords alone decide; else the plain-object check of the rule.
+        self._checks = tuple(
+            rule.match.check() if rule.match.needs_evaluation else None for rule in self.rules
         )
+        # Keyword-less rules: guarded ones indexed by field value, the rest always evaluated.
+        self._by_guard: dict[str, dict[Any, list[int]]] = {}
+        always: list[int] = []
+        for i, rule in enumerate(self.rules):
+            if rule.match.keywords is not None:
+                continue
+            guards = rule.match.condition_guards
+            if not guards:
+                always.append(i)
+                continue
+            # One field is enough to index by: the most selective one.
+            name = min(guards, key=lambda f: (len(guards[f]), f))
+            index = self._by_guard.setdefault(name, {})
+            for value in guards[name]:
+                index.setdefault(value, []).append(i)
+        self._keywordless: tuple[int, ...] = tuple(always)
         self._by_keyword: dict[str, list[int]] = {}
         for i, rule in enumerate(self.rules):
             words = rule.match.keywords
@@ -118,6 +138,8 @@ class RuleSet:
         if self._by_keyword:
             found = {word for _, word in self._automaton.iter(folded)}
         positions = set(self._keywordless)
+        if self._by_guard:
+            positions.update(self._guarded(text, context or {}, tags))
         for word in found:
             for i in self._by_keyword[word]:
                 keywords = self.rules[i].match.keywords
@@ -128,7 +150,8 @@ class RuleSet:
 
         ordered = sorted(positions)
         nfkc, thing, moment = text, {}, now or _EPOCH
-        if any(self._needs_evaluation[i] for i in ordered):
+        checks = self._checks
+        if any(checks[i] is not None for i in ordered):
             # Only built when a regex, condition or time window will read them.
             nfkc = unicodedata.normalize("NFKC", text)
             thing = {**(context or {}), "text": text, "tags": list(tags)}
@@ -138,14 +161,28 @@ class RuleSet:
         for i in ordered:
             rule = self.rules[i]
             params: dict[str, Any] | None = {}
-            if self._needs_evaluation[i]:
+            check = checks[i]
+            if check is not None:
                 evaluated.append(rule.id)
-                params = rule.match.evaluate(nfkc, thing, moment)
+                params = check(nfkc, thing, moment)
             if params is not None:
                 matches.append(RuleMatch(rule, params))
                 if len(matches) >= limit:
                     break
         return RuleOutcome(matches, evaluated)
+
+    def _guarded(self, text: str, context: Mapping[str, Any], tags: Sequence[str]) -> list[int]:
+        """Guarded rules whose indexed field has a value their condition can accept."""
+        found: list[int] = []
+        for name, index in self._by_guard.items():
+            if name == "tags":
+                continue  # a list: never equal to a constant, so never a candidate
+            value = text if name == "text" else context.get(name)
+            try:
+                found.extend(index.get(value, ()))
+            except TypeError:  # unhashable: equal to no constant either
+                continue
+        return found
 
 
 class ReloadResult(BaseModel):
