@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from routers.errors import RuleLoadError
-from routers.rules import RuleBook, RuleSet
+from routers.rulebook import RuleBook
+from routers.rules import RuleSet
 from tests.routers.conftest import TARGETS, WriteRules
 
 GOOD = "rules: [{id: greet, target: chat, match: {keywords: [hello]}}]\n"
