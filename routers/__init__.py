@@ -1,6 +1,7 @@
 """The hybrid rule/LLM router: which registered graph handles a request, and why.
 
-Pure Python over langchain-openai; no HTTP server, nothing from ``app``.
+Pure Python over langchain-openai (and, for the optional semantic tier,
+numpy); no HTTP server, nothing from ``app``.
 Build one with ``build_router(RouterSettings(...), targets)`` and call
 ``await router.route(RouteRequest(text=...))``.
 """
@@ -9,15 +10,18 @@ from routers.base import STRATEGIES, Candidate, RouteDecision, Router, RouteRequ
 from routers.config import DEFAULT_RULES_DIR, RouterSettings, build_router
 from routers.dynamic import DynamicRule, load_dynamic_rule
 from routers.errors import RouterConfigError, RouterError, RuleLoadError, UnknownStrategy
+from routers.expressions import Expression, UnsafeExpression, compile_expression
 from routers.hybrid import HybridRouter
 from routers.llm import LLMClassifier, LLMOutcome, Provider
-from routers.rules import ReloadResult, RuleBook, RuleOutcome, RuleSet
+from routers.rulebook import ReloadResult, RuleBook, RulesReport
+from routers.rules import RuleOutcome, RuleSet
 
 __all__ = [
     "DEFAULT_RULES_DIR",
     "STRATEGIES",
     "Candidate",
     "DynamicRule",
+    "Expression",
     "HybridRouter",
     "LLMClassifier",
     "LLMOutcome",
@@ -33,9 +37,12 @@ __all__ = [
     "RuleLoadError",
     "RuleOutcome",
     "RuleSet",
+    "RulesReport",
     "Strategy",
     "Turn",
     "UnknownStrategy",
+    "UnsafeExpression",
     "build_router",
+    "compile_expression",
     "load_dynamic_rule",
 ]

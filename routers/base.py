@@ -8,6 +8,7 @@ was considered (``candidates``) and what it cost (``latency_ms``).
 ``source`` is one of:
 
 - ``rule:<id>``       a static rule from ``rules/*.yaml``
+- ``semantic:<model>`` the semantic tier: the nearest example utterance
 - ``dynamic:<name>``  a dynamic rule (a registered Python callable)
 - ``llm:<provider>``  the LLM intent classifier, via that provider
 - ``<a>+<b>``         the ``hybrid`` strategy, when a rule and the LLM agreed
@@ -38,18 +39,24 @@ Strategy = Literal[
     "hybrid",
     "confidence_threshold",
     "round_robin",
+    "semantic_only",
 ]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 class Candidate(BaseModel):
-    """One option the router considered, scored by its confidence."""
+    """One option the router considered, scored by its confidence.
+
+    ``example`` is set on semantic candidates: the target's example utterance
+    nearest to the request (``score`` is their cosine similarity).
+    """
 
     model_config = ConfigDict(frozen=True)
 
     target: str
     source: str
     score: float = Field(ge=0.0, le=1.0)
+    example: str | None = None
 
 
 class RouteDecision(BaseModel):
@@ -81,7 +88,7 @@ class RouteDecision(BaseModel):
             "confidence": self.confidence,
             "reason": self.reason,
             "params": dict(self.params),
-            "candidates": [c.model_dump() for c in self.candidates],
+            "candidates": [c.model_dump(exclude_none=True) for c in self.candidates],
             "latency_ms": self.latency_ms,
         }
 

@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from routers.base import Strategy
 from routers.dynamic import load_dynamic_rule
+from routers.embedding import DEFAULT_MODEL, MODELS
 from routers.hybrid import HybridRouter, require_target
 from routers.llm import LLMClassifier, Provider
-from routers.rules import RuleBook
+from routers.rulebook import RuleBook
 
 __all__ = ["DEFAULT_RULES_DIR", "RouterSettings", "build_router"]
 
@@ -33,6 +34,17 @@ class RouterSettings(BaseModel):
     confidence_threshold: float = Field(0.7, ge=0.0, le=1.0)
     fallback_target: str = Field("chat", description="Where undecided requests go.")
     rules_dir: Path = Field(DEFAULT_RULES_DIR, description="Directory of *.yaml rule files.")
+    watch_rules: bool = Field(True, description="Reload rules when a rules file changes.")
+    semantic_model: str = Field(
+        DEFAULT_MODEL,
+        description=f"Sentence embedder of the semantic tier: {', '.join(MODELS)} or 'off'.",
+    )
+    semantic_threshold: float = Field(
+        0.4, ge=-1.0, le=1.0, description="Cosine similarity the nearest example must reach."
+    )
+    semantic_margin: float = Field(
+        0.05, ge=0.0, le=2.0, description="...and how far it must beat the next target's."
+    )
     dynamic_rules: list[str] = Field(
         default_factory=list, description="'module:function' specs, consulted before rules."
     )
@@ -44,6 +56,15 @@ class RouterSettings(BaseModel):
     max_retries: int = Field(2, ge=0, description="Retries per provider on 429/5xx/timeouts.")
     retry_backoff_s: float = Field(0.5, ge=0, description="First retry's backoff (exponential).")
     retry_backoff_max_s: float = Field(8.0, ge=0)
+
+    @field_validator("semantic_model")
+    @classmethod
+    def _known_model(cls, model: str) -> str:
+        if model not in (*MODELS, "off"):
+            raise ValueError(
+                f"unknown semantic model {model!r}; expected one of {[*MODELS, 'off']}"
+            )
+        return model
 
     @model_validator(mode="after")
     def _distinct_provider_names(self) -> RouterSettings:
@@ -69,10 +90,11 @@ def build_router(
 
     Raises ``RuleLoadError`` for a bad rules directory and
     ``RouterConfigError`` for a bad fallback target or dynamic rule spec.
-    Call ``aclose()`` on the router at shutdown (it owns HTTP connections).
+    Call ``aclose()`` on the router at shutdown (it owns HTTP connections and,
+    with ``watch_rules``, the thread watching the rules directory).
     """
     require_target(settings.fallback_target, targets, "fallback target")
-    rules = RuleBook(settings.rules_dir, targets)
+    rules = RuleBook(settings.rules_dir, targets, semantic_model=settings.semantic_model)
     dynamic = [load_dynamic_rule(spec) for spec in settings.dynamic_rules]
     # Built last: it opens a connection pool, which nothing after it may leak.
     llm = None
@@ -86,13 +108,18 @@ def build_router(
             backoff_s=settings.retry_backoff_s,
             backoff_max_s=settings.retry_backoff_max_s,
         )
-    return HybridRouter(
+    router = HybridRouter(
         rules,
         targets,
         llm=llm,
         dynamic=dynamic,
         strategy=settings.strategy,
         threshold=settings.confidence_threshold,
+        semantic_threshold=settings.semantic_threshold,
+        semantic_margin=settings.semantic_margin,
         fallback_target=settings.fallback_target,
         clock=clock,
     )
+    if settings.watch_rules:
+        router.rules.start_watch()
+    return router

@@ -1,28 +1,39 @@
-"""``HybridRouter``: the strategies that combine the rule tier and the LLM tier.
+"""``HybridRouter``: the strategies that combine the rule, semantic and LLM tiers.
 
 The rule tier is dynamic rules first (the first that decides wins), then the
-static rule set; the LLM tier is ``LLMClassifier``. Strategies:
+static rule set; the semantic tier is the rule set's ``SemanticIndex`` (the
+example utterances nearest to the request), which decides only when *sure*
+(``semantic_threshold`` and ``semantic_margin``); the LLM tier is
+``LLMClassifier``. Each later tier is consulted only when the earlier ones
+did not decide. Strategies:
 
 - ``rule_only``             rules, else fallback
+- ``semantic_only``         semantic, else fallback
 - ``llm_only``              LLM, else fallback
-- ``rule_first``            rules; the LLM only when no rule matched; else fallback
-- ``llm_first``             LLM; rules when the LLM fails; else fallback
-- ``hybrid``                both; same target -> confidence ``1-(1-a)(1-b)`` and a
-                            joint source ``rule:<id>+llm:<p>``; different targets
-                            -> the higher confidence wins (a tie goes to the rule)
-- ``confidence_threshold``  the rule if its confidence >= threshold, else the LLM
-                            if its confidence >= threshold, else fallback
+- ``rule_first``            rules -> semantic -> LLM -> fallback
+- ``llm_first``             LLM -> rules -> semantic -> fallback
+- ``hybrid``                rules (or, when none matched, a sure semantic decision)
+                            and the LLM; same target -> confidence ``1-(1-a)(1-b)``
+                            and a joint source ``rule:<id>+llm:<p>``; different
+                            targets -> the higher confidence wins (a tie goes to
+                            the local tier)
+- ``confidence_threshold``  the rule if its confidence >= threshold, else a sure
+                            semantic decision, else the LLM if its confidence >=
+                            threshold, else fallback
 - ``round_robin``           ``llm_first``, but each call starts at the next provider
                             (the LLM is asked on every call, so rotation spreads load)
 
-Without an LLM configured, a strategy that needs it degrades to rules +
-fallback and the decision's ``reason`` says so. Every decision carries the
-effective ``strategy``, ``latency_ms`` and ``candidates``: every option
-considered, ranked, the winner first.
+Without an LLM configured, a strategy that needs it degrades to the local
+tiers + fallback, and without a semantic model (or examples) the semantic
+tier is skipped; the decision's ``reason`` says so in both cases. Every
+decision carries the effective ``strategy``, ``latency_ms`` and
+``candidates``: every option considered, ranked, the winner first (semantic
+candidates name their nearest example).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,11 +42,11 @@ from routers.base import STRATEGIES, Candidate, RouteDecision, RouteRequest, Str
 from routers.dynamic import DynamicRule, first_dynamic_decision
 from routers.errors import RouterConfigError, UnknownStrategy
 from routers.llm import LLMClassifier
-from routers.rules import ReloadResult, RuleBook
+from routers.rulebook import ReloadResult, RuleBook
 
 __all__ = ["HybridRouter", "require_target"]
 
-_NO_LLM = "LLM tier not configured: degraded to rules + fallback"
+_NO_LLM = "LLM tier not configured: degraded to rules + semantic + fallback"
 
 
 _StrategyFn = Callable[[RouteRequest, "_Call"], Awaitable[RouteDecision | None]]
@@ -79,6 +90,8 @@ class HybridRouter:
         dynamic: Sequence[DynamicRule] = (),
         strategy: Strategy = "rule_first",
         threshold: float = 0.7,
+        semantic_threshold: float = 0.4,
+        semantic_margin: float = 0.05,
         fallback_target: str = "chat",
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -89,6 +102,8 @@ class HybridRouter:
         self.dynamic = tuple(dynamic)
         self.strategy: Strategy = strategy
         self.threshold = threshold
+        self.semantic_threshold = semantic_threshold
+        self.semantic_margin = semantic_margin
         self.fallback_target = fallback_target
         self.clock = clock or _utcnow
         self._strategies: dict[str, _StrategyFn] = {
@@ -99,6 +114,7 @@ class HybridRouter:
             "hybrid": self._hybrid,
             "confidence_threshold": self._confidence_threshold,
             "round_robin": self._round_robin,
+            "semantic_only": self._semantic_only,
         }
 
     async def route(self, request: RouteRequest, *, strategy: str | None = None) -> RouteDecision:
@@ -117,6 +133,7 @@ class HybridRouter:
         return await self.rules.reload()
 
     async def aclose(self) -> None:
+        self.rules.stop_watch()
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -134,6 +151,24 @@ class HybridRouter:
             call.saw(decision)
         return chosen
 
+    async def _by_semantic(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
+        """A sure semantic decision; unsure, its neighbours are still candidates."""
+        current = self.rules.current
+        index = current.semantic
+        if index is None:
+            call.notes.append(current.semantic_note or "semantic tier unavailable")
+            return None
+        # Embedding is ~ms of numpy that releases the GIL: keep the loop free.
+        outcome = await asyncio.to_thread(index.search, request.text)
+        call.considered.extend(outcome.candidates())
+        if outcome.sure(self.semantic_threshold, self.semantic_margin):
+            return outcome.decision()
+        call.notes.append(outcome.unsure_note(self.semantic_threshold, self.semantic_margin))
+        return None
+
+    async def _by_local(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
+        return self._by_rules(request, call) or await self._by_semantic(request, call)
+
     async def _by_llm(
         self, request: RouteRequest, call: _Call, *, rotate: bool = False
     ) -> RouteDecision | None:
@@ -150,25 +185,29 @@ class HybridRouter:
     async def _rule_only(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
         return self._by_rules(request, call)
 
+    async def _semantic_only(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
+        return await self._by_semantic(request, call)
+
     async def _llm_only(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
         if self.llm is None:
             call.notes.append(_NO_LLM)
-            return self._by_rules(request, call)
+            return await self._by_local(request, call)
         return await self._by_llm(request, call)
 
     async def _rule_first(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
-        return self._by_rules(request, call) or await self._by_llm(request, call)
+        return await self._by_local(request, call) or await self._by_llm(request, call)
 
     async def _llm_first(
         self, request: RouteRequest, call: _Call, *, rotate: bool = False
     ) -> RouteDecision | None:
-        return await self._by_llm(request, call, rotate=rotate) or self._by_rules(request, call)
+        llm = await self._by_llm(request, call, rotate=rotate)
+        return llm or await self._by_local(request, call)
 
     async def _round_robin(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
         return await self._llm_first(request, call, rotate=True)
 
     async def _hybrid(self, request: RouteRequest, call: _Call) -> RouteDecision | None:
-        rule = self._by_rules(request, call)
+        rule = await self._by_local(request, call)
         llm = await self._by_llm(request, call)
         if rule is None or llm is None:
             return rule or llm
@@ -178,7 +217,7 @@ class HybridRouter:
                 update={
                     "source": f"{rule.source}+{llm.source}",
                     "confidence": round(joint, 6),
-                    "reason": f"rule and LLM agree: {rule.reason}; {llm.reason}",
+                    "reason": f"{rule.source} and LLM agree: {rule.reason}; {llm.reason}",
                 }
             )
         winner, loser = (rule, llm) if rule.confidence >= llm.confidence else (llm, rule)
@@ -192,6 +231,9 @@ class HybridRouter:
         rule = self._by_rules(request, call)
         if rule is not None and rule.confidence >= self.threshold:
             return rule
+        semantic = await self._by_semantic(request, call)
+        if semantic is not None:
+            return semantic
         llm = await self._by_llm(request, call)
         if llm is not None and llm.confidence >= self.threshold:
             return llm
@@ -209,8 +251,9 @@ class HybridRouter:
                 confidence=0.0,
                 reason="nothing decided: fallback route",
             )
+        self.rules.record(chosen)
         ranked = sorted(
-            (c for c in call.considered if c.source != chosen.source),
+            (c for c in call.considered if (c.source, c.target) != (chosen.source, chosen.target)),
             key=lambda c: -c.score,
         )
         reason = "; ".join([chosen.reason, *call.notes]) if call.notes else chosen.reason

@@ -1,7 +1,8 @@
 """The one loader for ``rules/*.yaml``.
 
-A rules file is a mapping with a single key, ``rules``, holding a list of
-rules (see ``rule_models``)::
+A rules file is a mapping with up to two keys: ``rules``, a list of rules
+(see ``rule_models``), and ``examples``, example utterances per target for
+the semantic tier (see ``semantic``)::
 
     rules:
       - id: publish-en
@@ -10,12 +11,17 @@ rules (see ``rule_models``)::
         confidence: 0.9
         match:
           keywords: {any: [publish, "post to"]}
+    examples:
+      content:
+        - could you put together a short note for my followers
+        - 帮我给粉丝写一段介绍
 
 Files are read in file-name order (``*.yaml`` and ``*.yml`` together), rules
 in the order they appear; ``SourcedRule.order`` records that position so the
 rule set can break priority ties deterministically. Rule ids are unique
-across all files. The first problem found raises ``RuleLoadError`` naming
-the file, the rule id and what is wrong; nothing is partially loaded.
+across all files; examples of one target from several files are joined.
+The first problem found raises ``RuleLoadError`` naming the file, the rule
+id and what is wrong; nothing is partially loaded.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from pydantic import ValidationError
 from routers.errors import RuleLoadError
 from routers.rule_models import Rule
 
-__all__ = ["SourcedRule", "load_rules", "rule_files"]
+__all__ = ["Loaded", "SourcedRule", "load_directory", "load_rules", "rule_files"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,15 @@ class SourcedRule:
     order: int  # position across all files, in load order
 
 
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """Everything a rules directory holds, validated."""
+
+    rules: list[SourcedRule]
+    examples: dict[str, list[str]]  # target -> example utterances, in file order
+    files: list[str]
+
+
 def rule_files(directory: Path) -> list[Path]:
     """The rule files of ``directory`` in load order (by file name)."""
     if not directory.is_dir():
@@ -52,14 +67,24 @@ def rule_files(directory: Path) -> list[Path]:
 
 
 def load_rules(directory: Path, targets: Collection[str] | None = None) -> list[SourcedRule]:
-    """Every enabled rule of every file in ``directory``, validated.
+    """Every enabled rule of every file in ``directory``, validated."""
+    return load_directory(directory, targets).rules
 
-    With ``targets``, a rule whose target is not among them is an error.
+
+def load_directory(directory: Path, targets: Collection[str] | None = None) -> Loaded:
+    """Every enabled rule and every example of every file in ``directory``, validated.
+
+    With ``targets``, a rule or examples whose target is not among them is an error.
     """
     loaded: list[SourcedRule] = []
+    examples: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
-    for path in rule_files(directory):
-        for raw in _raw_rules(path):
+    paths = rule_files(directory)
+    for path in paths:
+        document = _document(path)
+        for target, texts in _examples(path, document.get("examples"), targets).items():
+            examples.setdefault(target, []).extend(texts)
+        for raw in _raw_rules(path, document):
             rule = _validate(path, raw)
             if rule.id in seen:
                 raise RuleLoadError(
@@ -67,18 +92,18 @@ def load_rules(directory: Path, targets: Collection[str] | None = None) -> list[
                 )
             seen[rule.id] = path.name
             if targets is not None and rule.target not in targets:
-                known = ", ".join(sorted(targets)) or "none"
-                raise RuleLoadError(
-                    str(path),
-                    f"target {rule.target!r} is not a registered graph (known: {known})",
-                    rule.id,
-                )
+                raise RuleLoadError(str(path), _unknown(rule.target, targets), rule.id)
             if rule.enabled:
                 loaded.append(SourcedRule(rule=rule, file=path.name, order=len(loaded)))
-    return loaded
+    return Loaded(loaded, examples, [p.name for p in paths])
 
 
-def _raw_rules(path: Path) -> list[Any]:
+def _unknown(target: str, targets: Collection[str]) -> str:
+    known = ", ".join(sorted(targets)) or "none"
+    return f"target {target!r} is not a registered graph (known: {known})"
+
+
+def _document(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -86,12 +111,32 @@ def _raw_rules(path: Path) -> list[Any]:
     except yaml.YAMLError as exc:
         raise RuleLoadError(str(path), f"invalid YAML: {exc}") from exc
     if document is None:
-        return []  # an empty file is a file with no rules
+        return {}  # an empty file is a file with no rules
     if not isinstance(document, dict):
         raise RuleLoadError(str(path), "expected a mapping with a 'rules' list at the top level")
-    extra = sorted(set(document) - {"rules"}, key=str)
+    extra = sorted(set(document) - {"rules", "examples"}, key=str)
     if extra:
         raise RuleLoadError(str(path), f"unknown top-level key(s): {', '.join(map(str, extra))}")
+    return document
+
+
+def _examples(path: Path, raw: Any, targets: Collection[str] | None) -> dict[str, list[str]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RuleLoadError(str(path), "'examples' must map each target to a list of utterances")
+    out: dict[str, list[str]] = {}
+    for target, texts in raw.items():
+        where = f"examples.{target}"
+        if targets is not None and target not in targets:
+            raise RuleLoadError(str(path), f"{where}: {_unknown(str(target), targets)}")
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise RuleLoadError(str(path), f"{where}: expected a list of non-empty strings")
+        out[str(target)] = [t.strip() for t in texts]
+    return out
+
+
+def _raw_rules(path: Path, document: dict[str, Any]) -> list[Any]:
     rules = document.get("rules") or []
     if not isinstance(rules, list):
         raise RuleLoadError(str(path), "'rules' must be a list")

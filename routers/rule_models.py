@@ -8,10 +8,12 @@ A rule routes to ``target`` when every part of its ``match`` holds:
   keywords need no word splitting. A plain list is shorthand for ``any``.
 - ``regex``: searched in the NFKC-normalised text, case-insensitively; named
   groups become ``params`` (merged over the rule's own ``params``).
-- ``condition``: a ``rule-engine`` expression over the request context plus
-  ``text`` and ``tags`` (e.g. ``sentiment_score > 0.7 and 'vip' in tags``).
-  Names the context lacks are ``null``; an expression that fails to evaluate
-  (e.g. comparing ``null`` with a number) does not match. Never ``eval``.
+- ``condition``: an expression (``routers.expressions``: the rule-engine
+  syntax earlier versions used) over the request context plus ``text`` and
+  ``tags`` (e.g. ``sentiment_score > 0.7 and 'vip' in tags``). Names the
+  context lacks are ``null``; an expression that fails to evaluate (e.g.
+  comparing ``null`` with a number) does not match. Checked against a strict
+  whitelist and compiled once at load; never ``eval``.
 - ``time_window``: local ``days`` and ``hours`` (``"09:00-18:00"``, end
   exclusive, may wrap past midnight) in ``timezone``.
 
@@ -23,14 +25,16 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import rule_engine
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-__all__ = ["Keywords", "Match", "Rule", "TimeWindow", "normalize"]
+from routers.expressions import Expression, UnsafeExpression, compile_expression
+
+__all__ = ["Check", "Keywords", "Match", "Rule", "TimeWindow", "normalize"]
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -137,11 +141,11 @@ def _compile_regex(regex: str) -> re.Pattern[str]:
         raise ValueError(f"regex {regex!r}: {exc}") from exc
 
 
-def _compile_condition(condition: str) -> rule_engine.Rule:
+def _compile_condition(condition: str) -> Expression:
     try:
-        return rule_engine.Rule(condition, context=rule_engine.Context(default_value=None))
-    except rule_engine.errors.EngineError as exc:
-        raise ValueError(f"condition {condition!r}: {exc.message}") from exc
+        return compile_expression(condition)
+    except UnsafeExpression as exc:
+        raise ValueError(f"condition {condition!r}: {exc}") from exc
 
 
 class Match(_Strict):
@@ -151,7 +155,7 @@ class Match(_Strict):
     time_window: TimeWindow | None = None
 
     _pattern: re.Pattern[str] | None = PrivateAttr(None)
-    _condition: rule_engine.Rule | None = PrivateAttr(None)
+    _condition: Expression | None = PrivateAttr(None)
 
     @field_validator("keywords", mode="before")
     @classmethod
@@ -184,29 +188,49 @@ class Match(_Strict):
         return self
 
     @property
+    def condition_guards(self) -> dict[str, frozenset[Any]]:
+        """``field -> values`` the condition needs (see ``Expression.guards``)."""
+        return self._condition.guards if self._condition is not None else {}
+
+    @property
     def needs_evaluation(self) -> bool:
         """Whether anything beyond keywords must be checked per request."""
         return self._pattern is not None or self._condition is not None or bool(self.time_window)
 
+    def check(self) -> Check:
+        """The compiled regex, condition and window as a plain object for the hot path.
+
+        (A pydantic model's private attributes are read through ``__getattr__``,
+        which costs more than evaluating a short condition.)
+        """
+        return Check(self.time_window, self._pattern, self._condition)
+
     def evaluate(self, text: str, thing: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        """``Check.__call__`` for this match (see there)."""
+        return self.check()(text, thing, now)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    window: TimeWindow | None
+    pattern: re.Pattern[str] | None
+    condition: Expression | None
+
+    def __call__(self, text: str, thing: dict[str, Any], now: datetime) -> dict[str, Any] | None:
         """Check regex, condition and time window; the extracted params, or None.
 
         ``text`` is NFKC-normalised but keeps its case, so extracted params do.
         """
-        if self.time_window is not None and not self.time_window.contains(now):
+        if self.window is not None and not self.window.contains(now):
             return None
         params: dict[str, Any] = {}
-        if self._pattern is not None:
-            found = self._pattern.search(text)
+        if self.pattern is not None:
+            found = self.pattern.search(text)
             if found is None:
                 return None
             params = {k: v for k, v in found.groupdict().items() if v is not None}
-        if self._condition is not None:
-            try:
-                if not self._condition.matches(thing):
-                    return None
-            except rule_engine.errors.EngineError:
-                return None
+        if self.condition is not None and not self.condition.matches(thing):
+            return None
         return params
 
 

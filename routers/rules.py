@@ -1,39 +1,43 @@
-"""The rule tier: a compiled, immutable ``RuleSet`` and the ``RuleBook`` that swaps it.
+"""The rule tier: a compiled, immutable ``RuleSet`` (``rulebook`` swaps it on reload).
 
 Evaluation order is global: priority (highest first), then file-name order,
 then position in the file. The first matching rule decides; the next few
 matches become the decision's runner-up candidates.
 
 Keywords are indexed in one Aho-Corasick automaton (pyahocorasick), so a
-request is scanned once whatever the number of rules. Only rules whose
-keywords are satisfied ("candidates") and rules without keywords ever have
-their regex, condition or time window evaluated; ``RuleOutcome.evaluated``
-lists exactly those, which is how tests (and curious operators) can see it.
+request is scanned once whatever the number of rules. Keyword-less rules
+whose condition requires a field to equal one of some constants (a top-level
+``tier == 3 and ...`` or ``plan in ['pro', 'team'] and ...``, see
+``Expression.guards``) are indexed by that field's value, so a request only
+reaches the ones its value can satisfy. Only these candidates and the
+remaining keyword-less rules ever have their regex, condition or time window
+evaluated; ``RuleOutcome.evaluated`` lists exactly those, which is how tests
+(and curious operators) can see it.
 
-Reload is atomic: the new set is built completely (off the event loop) and
-only then replaces the old one; a file that fails to load leaves the
-previous set serving and the error is reported in the ``ReloadResult``.
+A rule set also carries what the same files say for the semantic tier: the
+example utterances per target and, when a model is available, their
+``SemanticIndex``; so rules and examples are always swapped together.
 """
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ahocorasick
-from pydantic import BaseModel
 
 from routers.base import RouteDecision
-from routers.errors import RuleLoadError
-from routers.rule_loader import SourcedRule, load_rules, rule_files
+from routers.rule_loader import SourcedRule, load_directory
 from routers.rule_models import Rule, normalize
 
-__all__ = ["ReloadResult", "RuleBook", "RuleMatch", "RuleOutcome", "RuleSet"]
+if TYPE_CHECKING:  # numpy comes with the optional semantic extra only
+    from routers.semantic import SemanticIndex
+
+__all__ = ["RuleMatch", "RuleOutcome", "RuleSet"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # placeholder when no rule reads the clock
 
@@ -74,14 +78,43 @@ class RuleOutcome:
 class RuleSet:
     """An immutable, indexed set of rules. Build it, match against it, never mutate it."""
 
-    def __init__(self, rules: Sequence[SourcedRule], files: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        rules: Sequence[SourcedRule],
+        files: Sequence[str] = (),
+        *,
+        examples: Mapping[str, Sequence[str]] | None = None,
+        semantic: SemanticIndex | None = None,
+        semantic_note: str | None = None,
+    ) -> None:
         ordered = sorted(rules, key=lambda r: (-r.rule.priority, r.order))
         self.rules: tuple[Rule, ...] = tuple(r.rule for r in ordered)
+        self.rule_files: tuple[str, ...] = tuple(r.file for r in ordered)
         self.files: tuple[str, ...] = tuple(files)
-        self._needs_evaluation = tuple(rule.match.needs_evaluation for rule in self.rules)
-        self._keywordless: tuple[int, ...] = tuple(
-            i for i, rule in enumerate(self.rules) if rule.match.keywords is None
+        self.examples = {t: tuple(texts) for t, texts in (examples or {}).items()}
+        self.semantic = semantic
+        # Why ``semantic`` is None when it is (no examples, model not installed...).
+        self.semantic_note = semantic_note
+        # None where keywords alone decide; else the plain-object check of the rule.
+        self._checks = tuple(
+            rule.match.check() if rule.match.needs_evaluation else None for rule in self.rules
         )
+        # Keyword-less rules: guarded ones indexed by field value, the rest always evaluated.
+        self._by_guard: dict[str, dict[Any, list[int]]] = {}
+        always: list[int] = []
+        for i, rule in enumerate(self.rules):
+            if rule.match.keywords is not None:
+                continue
+            guards = rule.match.condition_guards
+            if not guards:
+                always.append(i)
+                continue
+            # One field is enough to index by: the most selective one.
+            name = min(guards, key=lambda f: (len(guards[f]), f))
+            index = self._by_guard.setdefault(name, {})
+            for value in guards[name]:
+                index.setdefault(value, []).append(i)
+        self._keywordless: tuple[int, ...] = tuple(always)
         self._by_keyword: dict[str, list[int]] = {}
         for i, rule in enumerate(self.rules):
             words = rule.match.keywords
@@ -96,9 +129,9 @@ class RuleSet:
 
     @classmethod
     def load(cls, directory: Path, targets: Collection[str] | None = None) -> RuleSet:
-        """Load and index ``directory``; raises ``RuleLoadError`` on the first problem."""
-        files = [f.name for f in rule_files(directory)]
-        return cls(load_rules(directory, targets), files)
+        """Load and index ``directory`` (no semantic index); ``RuleLoadError`` on a problem."""
+        loaded = load_directory(directory, targets)
+        return cls(loaded.rules, loaded.files, examples=loaded.examples)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -118,6 +151,8 @@ class RuleSet:
         if self._by_keyword:
             found = {word for _, word in self._automaton.iter(folded)}
         positions = set(self._keywordless)
+        if self._by_guard:
+            positions.update(self._guarded(text, context or {}, tags))
         for word in found:
             for i in self._by_keyword[word]:
                 keywords = self.rules[i].match.keywords
@@ -128,7 +163,8 @@ class RuleSet:
 
         ordered = sorted(positions)
         nfkc, thing, moment = text, {}, now or _EPOCH
-        if any(self._needs_evaluation[i] for i in ordered):
+        checks = self._checks
+        if any(checks[i] is not None for i in ordered):
             # Only built when a regex, condition or time window will read them.
             nfkc = unicodedata.normalize("NFKC", text)
             thing = {**(context or {}), "text": text, "tags": list(tags)}
@@ -138,68 +174,25 @@ class RuleSet:
         for i in ordered:
             rule = self.rules[i]
             params: dict[str, Any] | None = {}
-            if self._needs_evaluation[i]:
+            check = checks[i]
+            if check is not None:
                 evaluated.append(rule.id)
-                params = rule.match.evaluate(nfkc, thing, moment)
+                params = check(nfkc, thing, moment)
             if params is not None:
                 matches.append(RuleMatch(rule, params))
                 if len(matches) >= limit:
                     break
         return RuleOutcome(matches, evaluated)
 
-
-class ReloadResult(BaseModel):
-    """What ``POST /rules/reload`` answers."""
-
-    ok: bool
-    version: int  # increases on every successful load
-    rules: int  # rules now serving
-    files: list[str]  # rule files now serving
-    error: str | None = None  # why the reload was refused; the previous set still serves
-
-
-class RuleBook:
-    """The rule set currently serving, and its atomic reload.
-
-    ``current`` is read without a lock: replacing one attribute is atomic,
-    so a request sees either the old set or the new one, never a mixture.
-    """
-
-    def __init__(
-        self, directory: Path, targets: Collection[str], *, initial: RuleSet | None = None
-    ) -> None:
-        self.directory = directory
-        self._targets = frozenset(targets)
-        # A bad rules directory at start-up is fatal (raised here), unlike on reload.
-        self._current = initial if initial is not None else RuleSet.load(directory, self._targets)
-        self._version = 1
-        self._lock = asyncio.Lock()
-
-    @property
-    def current(self) -> RuleSet:
-        return self._current
-
-    @property
-    def version(self) -> int:
-        return self._version
-
-    async def reload(self) -> ReloadResult:
-        """Load the directory again; swap it in only if every file is valid."""
-        async with self._lock:
+    def _guarded(self, text: str, context: Mapping[str, Any], tags: Sequence[str]) -> list[int]:
+        """Guarded rules whose indexed field has a value their condition can accept."""
+        found: list[int] = []
+        for name, index in self._by_guard.items():
+            if name == "tags":
+                continue  # a list: never equal to a constant, so never a candidate
+            value = text if name == "text" else context.get(name)
             try:
-                fresh = await asyncio.to_thread(RuleSet.load, self.directory, self._targets)
-            except RuleLoadError as exc:
-                return self._result(error=str(exc))
-            self._current = fresh
-            self._version += 1
-            return self._result()
-
-    def _result(self, error: str | None = None) -> ReloadResult:
-        current = self._current
-        return ReloadResult(
-            ok=error is None,
-            version=self._version,
-            rules=len(current),
-            files=list(current.files),
-            error=error,
-        )
+                found.extend(index.get(value, ()))
+            except TypeError:  # unhashable: equal to no constant either
+                continue
+        return found

@@ -7,8 +7,11 @@ Timing lives here, not in the test suite, because wall-clock asserts flake.
   (one Aho-Corasick scan; the request names one rule's keyword).
 * ``keyword_decision_*``: a whole ``HybridRouter.route`` (``rule_only``) over
   the same rules: match, decision, candidates, latency.
-* ``condition_decision_*``: ``route`` over 100 keyword-less ``rule-engine``
-  condition rules, every one of which is evaluated.
+* ``condition_decision_*``: ``route`` over 100 keyword-less condition rules
+  of the form ``score > x and 'vip' in tags and tier == i``: the ``tier ==``
+  term indexes them, so about one is evaluated per request.
+* ``condition_unindexed_decision_*``: the same with ``tier >= i``: nothing to
+  index by, every one of the 100 conditions is evaluated on every request.
 * ``llm_decision_*``: ``route`` (``llm_only``) with one round trip through the
   real ``ChatOpenAI`` client to the local OpenAI-protocol test server.
 * ``llm_vs_rule_ratio``: LLM decision p50 / keyword decision p50.
@@ -64,12 +67,14 @@ def _keyword_rules(count: int) -> list[dict[str, object]]:
     ]
 
 
-def _condition_rules(count: int) -> list[dict[str, object]]:
+def _condition_rules(count: int, tier_op: str = "==") -> list[dict[str, object]]:
     return [
         {
             "id": f"cond{i}",
             "target": "support",
-            "match": {"condition": f"score > {i / count:.2f} and 'vip' in tags and tier == {i}"},
+            "match": {
+                "condition": f"score > {i / count:.2f} and 'vip' in tags and tier {tier_op} {i}"
+            },
         }
         for i in range(count)
     ]
@@ -91,7 +96,6 @@ def measure_decisions(samples: int = 5000, llm_samples: int = 100) -> dict[str, 
     results: dict[str, float] = {"keyword_rules": 1000, "condition_rules": 100}
     with tempfile.TemporaryDirectory() as tmp:
         keyword_dir = _write(Path(tmp) / "kw", _keyword_rules(1000))
-        condition_dir = _write(Path(tmp) / "cond", _condition_rules(100))
 
         rules = RuleSet.load(keyword_dir, TARGETS)
         texts = [_SENTENCE.format(word=f"topic{(i * 37) % 1000:04d}x") for i in range(samples)]
@@ -107,13 +111,15 @@ def measure_decisions(samples: int = 5000, llm_samples: int = 100) -> dict[str, 
         keyword_ns = asyncio.run(_time_routes(keyword_router, requests, "rule_only"))
         results |= _percentiles(keyword_ns, "keyword_decision_us")
 
-        condition_router = build_router(RouterSettings(rules_dir=condition_dir), TARGETS)
         requests = [
             RouteRequest(text="hi", context={"score": 0.95, "tier": i % 150}, tags=["vip"])
-            for i in range(samples // 5)  # ~100 rule-engine evaluations each: fewer samples
+            for i in range(samples)
         ]
-        condition_ns = asyncio.run(_time_routes(condition_router, requests, "rule_only"))
-        results |= _percentiles(condition_ns, "condition_decision_us")
+        for name, tier_op in [("condition", "=="), ("condition_unindexed", ">=")]:
+            directory = _write(Path(tmp) / name, _condition_rules(100, tier_op))
+            router = build_router(RouterSettings(rules_dir=directory), TARGETS)
+            condition_ns = asyncio.run(_time_routes(router, requests, "rule_only"))
+            results |= _percentiles(condition_ns, f"{name}_decision_us")
 
         llm_ns = _llm_samples(llm_samples, _write(Path(tmp) / "none", []))
         results |= _percentiles(llm_ns, "llm_decision_ms", unit_ns=1e6)

@@ -13,7 +13,7 @@ from routers.base import STRATEGIES, RouteDecision, RouteRequest, Strategy
 from routers.errors import UnknownStrategy
 from routers.hybrid import HybridRouter
 from routers.llm import LLMClassifier, Provider
-from routers.rules import RuleBook
+from routers.rulebook import RuleBook
 from tests.routers.conftest import TARGETS, WriteRules
 from tests.support.openai_server import OpenAIServer, Reply
 

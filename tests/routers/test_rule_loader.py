@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from routers.errors import RuleLoadError
-from routers.rules import RuleBook, RuleSet
+from routers.rulebook import RuleBook
+from routers.rules import RuleSet
 from tests.routers.conftest import TARGETS, WriteRules
 
 GOOD = "rules: [{id: greet, target: chat, match: {keywords: [hello]}}]\n"
@@ -153,3 +155,19 @@ def test_rulebook_when_initial_load_fails_then_construction_raises(
     write_rules("10.yaml", "rules: [{id: x, target: nowhere, match: {keywords: [a]}}]")
     with pytest.raises(RuleLoadError, match="rule 'x': target 'nowhere'"):
         RuleBook(rules_dir, TARGETS)
+
+
+def test_load_when_conditions_are_hostile_then_each_is_refused_naming_its_rule(
+    write_rules: WriteRules, rules_dir: Path
+) -> None:
+    from tests.routers.test_expressions import HOSTILE
+
+    for n, (expression, why) in enumerate(HOSTILE):
+        rule = {"id": f"hostile-{n}", "target": "chat", "match": {"condition": expression}}
+        bad = write_rules("50-bad.yaml", yaml.safe_dump({"rules": [rule]}))
+        with pytest.raises(RuleLoadError) as caught:
+            RuleSet.load(rules_dir, TARGETS)
+        assert caught.value.rule_id == f"hostile-{n}", expression
+        assert caught.value.file == str(bad)
+        assert why in caught.value.problem, (expression, caught.value.problem)
+        assert caught.value.problem.startswith("match.condition: condition ")

@@ -103,7 +103,7 @@ def test_condition_when_context_satisfies_expression_then_matches(
     assert ids({}, ["vip"]) == []
 
 
-def test_condition_when_reading_text_then_rule_engine_regex_operator_works(
+def test_condition_when_reading_text_then_regex_operator_works(
     write_rules: WriteRules, rules_dir: Path
 ) -> None:
     write_rules("c.yaml", "rules: [{id: t, target: chat, match: {condition: 'text =~ \"^hi\"'}}]")
@@ -202,3 +202,48 @@ def test_default_rules_when_publishing_in_english_or_chinese_then_content(
     assert channel is not None
     assert channel.params == {"channel": "LinkedIn"}
     assert rules.match("how are you today?").best is None
+
+
+def test_index_when_conditions_require_a_field_value_then_only_those_rules_are_evaluated(
+    write_rules: WriteRules, rules_dir: Path
+) -> None:
+    lines = ["rules:"]
+    for i in range(50):
+        condition = f"tier == {i} and score > 0.5"
+        lines.append(f"  - {{id: t{i}, target: support, match: {{condition: '{condition}'}}}}")
+    lines.append(
+        "  - {id: plans, target: content, match: {condition: \"plan in ['pro', 'team']\"}}"
+    )
+    lines.append("  - {id: open, target: chat, match: {condition: 'score > 0.9'}}")
+    write_rules("guards.yaml", "\n".join(lines) + "\n")
+    rules = RuleSet.load(rules_dir, TARGETS)
+
+    outcome = rules.match("hi", {"tier": 7, "score": 0.8, "plan": "team"}, now=NOON_UTC)
+    assert [m.rule.id for m in outcome.matches] == ["t7", "plans"]
+    assert sorted(outcome.evaluated) == ["open", "plans", "t7"]
+    # 7.0 == 7 in the expression, and in the index too.
+    assert rules.match("hi", {"tier": 7.0, "score": 0.8}).evaluated == ["t7", "open"]
+    # Values that equal no constant (missing, unhashable) reach no guarded rule.
+    assert rules.match("hi", {"tier": [7], "score": 0.95}).evaluated == ["open"]
+    assert [m.rule.id for m in rules.match("hi", {"score": 0.95}).matches] == ["open"]
+
+
+def test_condition_when_old_rule_engine_syntax_is_used_then_it_still_works(
+    write_rules: WriteRules, rules_dir: Path
+) -> None:
+    write_rules(
+        "old.yaml",
+        """
+        rules:
+          - id: search
+            target: support
+            match: {condition: "text =~~ 'refund' and plan != null and vip == true"}
+          - id: not-match
+            target: chat
+            match: {condition: "text !~ '^hello' and missing == null"}
+        """,
+    )
+    rules = RuleSet.load(rules_dir, TARGETS)
+    assert _ids(rules, "I want a refund", plan="pro", vip=True) == ["search", "not-match"]
+    assert _ids(rules, "hello, a refund", plan="pro", vip=True) == ["search"]
+    assert _ids(rules, "hello, a refund", vip=True) == []
