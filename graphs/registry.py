@@ -26,12 +26,17 @@ Invariants:
   a node of another graph it inherits its parent's.
 * A graph that failed to load stays failed (listed in ``failed``, left out
   of ``ids()``); it is not re-imported on every request.
+
+Flows (``graphs.flows``) are graphs too: ``put_flow`` serves a version of a
+flow document under its id, ``get(id, params=...)`` compiles it once per
+(version, params) through the registry's :class:`FlowCatalog`, with the
+same checkpointer and dependencies as code graphs. A flow id may not reuse
+a code graph's id.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 import json
 from collections.abc import Mapping, Sequence
@@ -45,6 +50,10 @@ from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from graphs.compiling import check_cycle, compiling
+from graphs.flows.catalog import FlowCatalog, FlowVersion
+from graphs.flows.components.catalog import ComponentCatalog
+from graphs.flows.document import FlowDocument
 from graphs.loader import GraphLoadError, import_target
 
 __all__ = [
@@ -56,11 +65,6 @@ __all__ = [
 ]
 
 _BUILTIN_CONFIG = Path(__file__).with_name("langgraph.json")
-# Ids being compiled by the current task (and the tasks it spawns), to turn
-# a dependency cycle between factories into an error instead of a deadlock.
-_COMPILING: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
-    "switchyard_compiling", default=()
-)
 
 
 class GraphConfigError(GraphLoadError):
@@ -146,6 +150,7 @@ class GraphRegistry:
         *,
         checkpointer: BaseCheckpointSaver[Any] | None,
         deps: Mapping[str, Any] | None = None,
+        components: ComponentCatalog | None = None,
     ) -> None:
         self._specs: dict[str, GraphSpec] = {}
         for spec in specs:
@@ -165,6 +170,10 @@ class GraphRegistry:
         self.compile_count: dict[str, int] = {}
         # Which deps each graph's factory took, e.g. to say which model a run used.
         self.injected: dict[str, frozenset[str]] = {}
+        self._components = components
+        self.flows: FlowCatalog[_Compiled] = FlowCatalog(
+            self.components, lambda: self._deps, self._finish
+        )
 
     @classmethod
     def from_config_files(
@@ -173,15 +182,22 @@ class GraphRegistry:
         *,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         deps: Mapping[str, Any] | None = None,
+        components: ComponentCatalog | None = None,
     ) -> GraphRegistry:
         """Specs from each file in order; an id repeated in a later file is an error."""
         specs = [spec for path in paths for spec in read_config_file(Path(path))]
-        return cls(specs, checkpointer=checkpointer, deps=deps)
+        return cls(specs, checkpointer=checkpointer, deps=deps, components=components)
 
     @staticmethod
     def builtin_config() -> Path:
         """The ``langgraph.json`` listing the graphs that ship with Switchyard."""
         return _BUILTIN_CONFIG
+
+    def components(self) -> ComponentCatalog:
+        """The flow components (built-ins and discovered plugins, unless given)."""
+        if self._components is None:
+            self._components = ComponentCatalog.discover()
+        return self._components
 
     def provide(self, **deps: Any) -> None:
         """Add dependencies that can only be built once the registry exists
@@ -191,8 +207,24 @@ class GraphRegistry:
     # -- lookup ---------------------------------------------------------------
 
     def ids(self) -> list[str]:
-        """Loaded and loadable ids, in config order; failed ones are left out."""
-        return [graph_id for graph_id in self._specs if graph_id not in self.failed]
+        """Loaded and loadable ids, in config order, then flows; failed ones are left out."""
+        code = [graph_id for graph_id in self._specs if graph_id not in self.failed]
+        return [*code, *self.flows.ids()]
+
+    # -- flows ----------------------------------------------------------------
+
+    def put_flow(self, flow: FlowDocument, version: int) -> None:
+        """Serve ``version`` of ``flow`` under ``flow.id``; runs under way keep theirs."""
+        if flow.id in self._specs:
+            raise ValueError(f"flow id {flow.id!r} is taken by a code graph")
+        self.flows.put(flow, version)
+
+    def remove_flow(self, flow_id: str) -> bool:
+        return self.flows.remove(flow_id)
+
+    def flow(self, graph_id: str) -> FlowVersion | None:
+        """The served version of the flow ``graph_id``; None for code graphs."""
+        return self.flows.get(graph_id)
 
     def spec(self, graph_id: str) -> GraphSpec:
         try:
@@ -202,6 +234,8 @@ class GraphRegistry:
 
     def description(self, graph_id: str) -> str:
         """The config's description, else the graph module's first docstring line, else the id."""
+        if (served := self.flows.get(graph_id)) is not None:
+            return served.flow.description or graph_id
         spec = self.spec(graph_id)
         if spec.description:
             return spec.description
@@ -209,13 +243,21 @@ class GraphRegistry:
         doc = inspect.getdoc(compiled.module) if compiled and compiled.module else None
         return doc.strip().splitlines()[0] if doc and doc.strip() else graph_id
 
-    async def get(self, graph_id: str) -> Pregel[Any, Any, Any, Any]:
-        """The compiled graph with the registry's checkpointer; compiles on first use."""
-        return (await self._get_compiled(graph_id)).graph
+    async def get(
+        self, graph_id: str, *, params: Mapping[str, Any] | None = None
+    ) -> Pregel[Any, Any, Any, Any]:
+        """The compiled graph with the registry's checkpointer; compiles on first use.
 
-    async def get_subgraph(self, graph_id: str) -> Pregel[Any, Any, Any, Any]:
+        ``params`` are a flow's template values (``FlowParamsError`` if they
+        do not fit); code graphs take none.
+        """
+        return (await self._get_compiled(graph_id, params)).graph
+
+    async def get_subgraph(
+        self, graph_id: str, *, params: Mapping[str, Any] | None = None
+    ) -> Pregel[Any, Any, Any, Any]:
         """The same compiled graph without a checkpointer, to embed as a node."""
-        return (await self._get_compiled(graph_id)).subgraph
+        return (await self._get_compiled(graph_id, params)).subgraph
 
     async def load_all(self, *, skip_broken: bool = False) -> None:
         """Compile every graph now. Tries all, then raises the first failure
@@ -231,29 +273,28 @@ class GraphRegistry:
 
     # -- compiling ------------------------------------------------------------
 
-    async def _get_compiled(self, graph_id: str) -> _Compiled:
+    async def _get_compiled(
+        self, graph_id: str, params: Mapping[str, Any] | None = None
+    ) -> _Compiled:
         if (done := self._compiled.get(graph_id)) is not None:
             return done
+        if graph_id in self.flows:
+            return await self.flows.compiled(graph_id, params)
         spec = self.spec(graph_id)
-        compiling = _COMPILING.get()
-        if graph_id in compiling:
-            cycle = " -> ".join((*compiling, graph_id))
-            raise GraphLoadError(spec.spec, f"circular graph dependency: {cycle}")
+        check_cycle(graph_id, spec.spec)
         lock = self._locks.setdefault(graph_id, asyncio.Lock())
         async with lock:
             if (done := self._compiled.get(graph_id)) is not None:
                 return done
             if (error := self._errors.get(graph_id)) is not None:
                 raise error
-            token = _COMPILING.set((*compiling, graph_id))
             try:
-                done = await self._compile(spec)
+                with compiling(graph_id, spec.spec):
+                    done = await self._compile(spec)
             except GraphLoadError as exc:
                 self._errors[graph_id] = exc
                 self.failed[graph_id] = str(exc)
                 raise
-            finally:
-                _COMPILING.reset(token)
             self._compiled[graph_id] = done
             return done
 
@@ -261,21 +302,28 @@ class GraphRegistry:
         target, module = import_target(spec.spec, spec.config_path.parent, spec.search_paths)
         if not isinstance(target, (Pregel, StateGraph)) and callable(target):
             target = await self._call_factory(spec, target)
+        self.compile_count[spec.graph_id] = self.compile_count.get(spec.graph_id, 0) + 1
+        return await self._finish(spec.graph_id, target, module, spec.spec)
+
+    async def _finish(
+        self, graph_id: str, target: Any, module: ModuleType | None = None, where: str = ""
+    ) -> _Compiled:
+        """Compile a builder (if it is one) and make the two views of it."""
+        where = where or f"flow:{graph_id}"
         if isinstance(target, StateGraph):
             try:
-                target = target.compile(name=spec.graph_id)
+                target = target.compile(name=graph_id)
             except Exception as exc:
-                raise GraphLoadError(spec.spec, f"compile failed: {exc!r}") from exc
+                raise GraphLoadError(where, f"compile failed: {exc!r}") from exc
         if not isinstance(target, Pregel):
             raise GraphLoadError(
-                spec.spec,
+                where,
                 f"expected a StateGraph, a compiled graph or a factory returning one, "
                 f"got {type(target).__name__}",
             )
-        self.compile_count[spec.graph_id] = self.compile_count.get(spec.graph_id, 0) + 1
         update: dict[str, Any] = {"checkpointer": self.checkpointer}
         if target.name == "LangGraph":  # LangGraph's default: name it after its id
-            update["name"] = spec.graph_id
+            update["name"] = graph_id
         graph = target.copy(update=update)
         subgraph = target.copy(update={**update, "checkpointer": None})
         return _Compiled(graph, subgraph, module)

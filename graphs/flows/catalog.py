@@ -1,0 +1,142 @@
+"""Flows by id and version, each (version, params) compiled exactly once.
+
+The graph registry keeps one :class:`FlowCatalog` and serves its flows like
+code graphs. Invariants:
+
+* ``compile_count[(id, version, params_key)] <= 1`` while that entry is
+  cached: concurrent first requests share one in-flight compile (a future),
+  whichever request arrives first starts it. A failed compile is not cached,
+  so a flow whose subgraph was missing compiles once it exists.
+* ``put`` of a new version only changes what the *next* lookup gets: a run
+  holds the compiled graph it started with, so it finishes on its version.
+  Older versions' compiled graphs are dropped from the cache at once.
+* Per flow version at most ``max_variants`` param sets stay compiled (least
+  recently used dropped first); a dropped set recompiles on its next use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from langgraph.pregel import Pregel
+
+from graphs.compiling import check_cycle, compiling
+from graphs.flows.compiler import build_flow, compile_flow
+from graphs.flows.components.base import ComponentError
+from graphs.flows.components.catalog import ComponentCatalog
+from graphs.flows.document import FlowDocument
+from graphs.flows.params import params_key, resolve_params
+from graphs.loader import GraphLoadError
+
+__all__ = ["FlowCatalog", "FlowVersion"]
+
+T = TypeVar("T")
+_Key = tuple[str, int, str]
+
+
+@dataclass(frozen=True)
+class FlowVersion:
+    flow: FlowDocument
+    version: int
+
+
+class FlowCatalog(Generic[T]):
+    """``finish`` turns a compiled flow into what callers get (the registry's two views)."""
+
+    def __init__(
+        self,
+        components: Callable[[], ComponentCatalog],
+        deps: Callable[[], Mapping[str, Any]],
+        finish: Callable[[str, Pregel[Any, Any, Any, Any]], Awaitable[T]],
+        *,
+        max_variants: int = 64,
+    ) -> None:
+        self._components = components
+        self._deps = deps
+        self._finish = finish
+        self._max_variants = max_variants
+        self._current: dict[str, FlowVersion] = {}
+        self._compiled: OrderedDict[_Key, asyncio.Future[T]] = OrderedDict()
+        self.compile_count: dict[_Key, int] = {}
+
+    # -- versions -------------------------------------------------------------
+
+    def put(self, flow: FlowDocument, version: int) -> None:
+        """Serve ``version`` of ``flow`` from now on (runs under way keep theirs)."""
+        self._current[flow.id] = FlowVersion(flow, version)
+        self._drop(lambda key: key[0] == flow.id and key[1] != version)
+
+    def remove(self, flow_id: str) -> bool:
+        self._drop(lambda key: key[0] == flow_id)
+        return self._current.pop(flow_id, None) is not None
+
+    def get(self, flow_id: str) -> FlowVersion | None:
+        return self._current.get(flow_id)
+
+    def ids(self) -> list[str]:
+        return list(self._current)
+
+    def __contains__(self, flow_id: object) -> bool:
+        return flow_id in self._current
+
+    def _drop(self, which: Callable[[_Key], bool]) -> None:
+        for key in [key for key in self._compiled if which(key)]:
+            del self._compiled[key]
+
+    # -- compiling ------------------------------------------------------------
+
+    async def compiled(self, flow_id: str, params: Mapping[str, Any] | None = None) -> T:
+        """The current version compiled for ``params`` (defaults filled); once per key.
+
+        Raises ``KeyError`` for an unknown flow, ``FlowParamsError`` for bad
+        values, ``GraphLoadError`` when the flow cannot be built.
+        """
+        entry = self._current[flow_id]
+        resolved = resolve_params(entry.flow, params)
+        key = (flow_id, entry.version, params_key(resolved))
+        spec = f"flow:{flow_id}@v{entry.version}"
+        future = self._compiled.get(key)
+        if future is None:
+            check_cycle(flow_id, spec)
+            future = asyncio.get_running_loop().create_future()
+            self._compiled[key] = future
+            self._trim(flow_id, entry.version)
+            try:
+                with compiling(flow_id, spec):
+                    future.set_result(await self._build(entry, resolved, key, spec))
+            except BaseException as exc:
+                if self._compiled.get(key) is future:
+                    del self._compiled[key]  # not cached: the next request tries again
+                future.set_exception(exc)
+                # Waiters got the exception; mark it retrieved for this future.
+                future.exception()
+                raise
+        else:
+            check_cycle(flow_id, spec)
+            self._compiled.move_to_end(key)
+        return await asyncio.shield(future)
+
+    async def _build(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
+        try:
+            builder = await build_flow(
+                entry.flow, resolved, components=self._components(), deps=self._deps()
+            )
+        except GraphLoadError as exc:  # a subgraph it embeds failed to load
+            raise GraphLoadError(spec, f"depends on a graph that failed: {exc}") from exc
+        except (ComponentError, ValueError, LookupError, TypeError) as exc:
+            raise GraphLoadError(spec, str(exc)) from exc
+        try:
+            graph = compile_flow(builder, entry.flow.id)
+        except ValueError as exc:  # LangGraph refuses the wiring
+            raise GraphLoadError(spec, f"compile failed: {exc}") from exc
+        self.compile_count[key] = self.compile_count.get(key, 0) + 1
+        return await self._finish(entry.flow.id, graph)
+
+    def _trim(self, flow_id: str, version: int) -> None:
+        variants = [k for k in self._compiled if k[0] == flow_id and k[1] == version]
+        for key in variants[: max(0, len(variants) - self._max_variants)]:
+            del self._compiled[key]

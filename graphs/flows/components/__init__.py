@@ -1,0 +1,1 @@
+"""Flow components: the built-in node kinds and the plugin catalog."""
