@@ -8,7 +8,8 @@
     ├── NotFound                    404 not_found
     │   ├── AssistantNotFound       404 assistant_not_found
     │   ├── ThreadNotFound          404 thread_not_found
-    │   └── RunNotFound             404 run_not_found
+    │   ├── RunNotFound             404 run_not_found
+    │   └── CheckpointNotFound      404 checkpoint_not_found
     ├── Conflict                    409 conflict
     │   ├── RunConflict             409 run_conflict     (multitask_strategy="reject")
     │   └── ThreadExists            409 thread_exists
@@ -27,6 +28,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AssistantNotFound",
+    "CheckpointNotFound",
     "Conflict",
     "ErrorCode",
     "EventsExpired",
@@ -56,6 +58,7 @@ class ErrorCode(StrEnum):
     ASSISTANT_NOT_FOUND = "assistant_not_found"
     THREAD_NOT_FOUND = "thread_not_found"
     RUN_NOT_FOUND = "run_not_found"
+    CHECKPOINT_NOT_FOUND = "checkpoint_not_found"
     CONFLICT = "conflict"
     RUN_CONFLICT = "run_conflict"
     THREAD_EXISTS = "thread_exists"
@@ -110,6 +113,10 @@ class ThreadNotFound(NotFound):
 
 class RunNotFound(NotFound):
     code = ErrorCode.RUN_NOT_FOUND
+
+
+class CheckpointNotFound(NotFound):
+    code = ErrorCode.CHECKPOINT_NOT_FOUND
 
 
 class Conflict(SwitchyardError):

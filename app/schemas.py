@@ -4,22 +4,103 @@ Field names and defaults follow the LangGraph Server API (``openapi.json`` of
 ``langgraph-api``) so ``langgraph-sdk`` and ``RemoteGraph`` work unchanged.
 Fields that API defines but Switchyard does not implement are rejected with a
 message naming them, rather than accepted and ignored.
+
+Limits that keep bad input a 4xx (documented in docs/api.md):
+
+* a thread id is a UUID or a *safe string* (``SAFE_ID``): letters, digits,
+  ``_``, ``-`` and ``.``, starting with a letter or digit, at most 128
+  characters; anything path-like (``../../x``) is refused;
+* a search filter (``metadata``, ``values``) has at most ``MAX_FILTER_KEYS``
+  keys, none containing NUL, and its integers fit in 64 bits, as SQL
+  parameters must;
+* ``offset`` is at most ``MAX_OFFSET`` (a 64-bit integer, for the same reason);
+* ``config.configurable.route_strategy`` names a router strategy.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.store.base import ThreadStatus
+from routers.base import STRATEGIES
 
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "delta", "tasks",
     "checkpoints",
 ]  # fmt: skip
 STREAM_MODES: frozenset[str] = frozenset(StreamMode.__args__)  # type: ignore[attr-defined]
+
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+MAX_FILTER_KEYS = 100
+MAX_OFFSET = 2**63 - 1
+_INT64 = range(-(2**63), 2**63)
+
+ThreadField = Literal[
+    "thread_id", "created_at", "updated_at", "metadata", "status", "values", "interrupts"
+]  # fmt: skip
+AssistantField = Literal[
+    "assistant_id", "graph_id", "name", "description", "config", "context", "metadata",
+    "version", "created_at", "updated_at",
+]  # fmt: skip
+StateField = Literal[
+    "values", "next", "checkpoint", "metadata", "created_at", "parent_checkpoint", "tasks",
+    "interrupts",
+]  # fmt: skip
+
+
+def check_thread_id(value: str) -> str:
+    """``value`` if it is a usable thread id, else a ValueError saying what is."""
+    if not SAFE_ID.fullmatch(value):
+        raise ValueError(
+            f"thread id {value[:140]!r} is not usable: send a UUID or 1-128 letters, digits, "
+            "'_', '-' or '.', starting with a letter or digit"
+        )
+    return value
+
+
+def check_state_select(fields: list[str] | None) -> list[str] | None:
+    """State fields, or ``values.<key>`` for one key of the values."""
+    allowed = StateField.__args__  # type: ignore[attr-defined]
+    for name in fields or ():
+        if name not in allowed and not (name.startswith("values.") and len(name) > 7):
+            raise ValueError(f"cannot select {name!r}; use {', '.join(allowed)} or values.<key>")
+    return fields
+
+
+def _check_json_ints(value: Any, where: str) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and value not in _INT64:
+        raise ValueError(f"{where}: integers in a filter must fit in 64 bits (-2**63..2**63-1)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_ints(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json_ints(item, f"{where}[{index}]")
+
+
+def check_filter(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A metadata/values filter the stores can turn into SQL (see module docstring)."""
+    if value is None:
+        return None
+    if len(value) > MAX_FILTER_KEYS:
+        raise ValueError(
+            f"filter has {len(value)} keys; the limit is {MAX_FILTER_KEYS}, narrow the filter"
+        )
+    for key, item in value.items():
+        if "\x00" in key:
+            raise ValueError(f"filter key {key!r} contains NUL; remove it")
+        _check_json_ints(item, key)
+    return value
+
+
+Filter = Annotated[dict[str, Any] | None, AfterValidator(check_filter)]
+StateSelect = Annotated[list[str] | None, AfterValidator(check_state_select)]
 
 
 class Strict(BaseModel):
@@ -94,6 +175,11 @@ class RunCreate(Strict):
         limit = value.get("recursion_limit")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError("config.recursion_limit must be a positive integer")
+        strategy = value.get("configurable", {}).get("route_strategy")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown route_strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -113,27 +199,45 @@ class ThreadCreate(Strict):
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
 
+    @field_validator("thread_id")
+    @classmethod
+    def _safe_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_thread_id(value)
+
 
 class ThreadPatch(Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
-class ThreadSearch(Strict):
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = None
+class ThreadFilter(Strict):
+    metadata: Filter = None
     status: ThreadStatus | None = None
+
+
+class ThreadSearch(ThreadFilter):
+    values: Filter = None
     ids: list[str] | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     sort_by: Literal["created_at", "updated_at", "thread_id", "status"] = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
-    select: list[str] | None = None
+    select: list[ThreadField] | None = Field(None, min_length=1)
 
 
-class ThreadCount(Strict):
-    metadata: dict[str, Any] | None = None
-    values: dict[str, Any] | None = None
-    status: ThreadStatus | None = None
+class ThreadCount(ThreadFilter):
+    # LangGraph's count also takes ``values``; the stores count by metadata
+    # and status only, so it is refused rather than ignored.
+    values: None = Field(None, description="not supported: count by metadata and status")
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _no_values(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(
+                "counting by values is not supported; count by metadata/status, or use "
+                "/threads/search with values"
+            )
+        return None
 
 
 class ThreadStateUpdate(Strict):
@@ -146,15 +250,15 @@ class ThreadStateUpdate(Strict):
 class ThreadStateAt(Strict):
     checkpoint: CheckpointBody
     subgraphs: bool = False
-    select: list[str] | None = None
+    select: StateSelect = None
 
 
 class ThreadHistory(Strict):
     limit: int = Field(10, ge=1, le=1000)
     before: str | CheckpointBody | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Filter = None
     checkpoint: CheckpointBody | None = None
-    select: list[str] | None = None
+    select: StateSelect = None
 
 
 class AssistantSearch(Strict):
@@ -162,10 +266,11 @@ class AssistantSearch(Strict):
     metadata: dict[str, Any] | None = None
     name: str | None = None
     limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
-    sort_by: str | None = None
-    sort_order: Literal["asc", "desc"] | None = None
-    select: list[str] | None = None
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    # Without sort_by, assistants come in the order the graphs are configured.
+    sort_by: Literal["assistant_id", "graph_id", "name", "created_at", "updated_at"] | None = None
+    sort_order: Literal["asc", "desc"] = "asc"
+    select: list[AssistantField] | None = Field(None, min_length=1)
 
 
 class AssistantCount(Strict):

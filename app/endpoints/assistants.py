@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.endpoints.http import JSONResponse, parse_body, query_bool
+from app.endpoints.select import pick
 from app.runs.snapshots import json_schema
 from app.schemas import AssistantCount, AssistantSearch
 from app.services import services_of
@@ -26,7 +27,14 @@ def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> 
 async def search(request: Request) -> Response:
     body = await parse_body(request, AssistantSearch, empty_ok=True)
     found = [r for r in services_of(request).assistants.all() if _matches(r, body)]
-    return JSONResponse(found[body.offset : body.offset + body.limit])
+    if body.sort_by is not None:
+        # Stable: assistants that tie (all share created_at) keep config order.
+        key = body.sort_by
+        found.sort(key=lambda record: record[key], reverse=body.sort_order == "desc")
+    elif body.sort_order == "desc":
+        found.reverse()
+    page = found[body.offset : body.offset + body.limit]
+    return JSONResponse([pick(record, body.select) for record in page])
 
 
 async def count(request: Request) -> Response:

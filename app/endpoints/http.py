@@ -2,7 +2,10 @@
 
 Bad input never reaches a handler: a body over the size limit is 413, bytes
 that are not JSON are 400, and JSON that does not fit the model is 422 with
-one line per problem saying where and what.
+one line per problem saying where and what. JSON nested deeper than
+``MAX_JSON_DEPTH`` levels is 422 too: the parser takes far deeper documents,
+but orjson stops serialising at 255 levels, so such a body would fail later,
+when its metadata is stored or its input streamed back.
 """
 
 from __future__ import annotations
@@ -16,11 +19,26 @@ from starlette.responses import Response
 
 from app import serde
 from app.errors import InvalidInput, MalformedJSON, PayloadTooLarge
+from app.schemas import check_thread_id
 from app.services import services_of
 
-__all__ = ["JSONResponse", "describe_validation_error", "parse_body", "query_bool"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "JSONResponse",
+    "check_depth",
+    "describe_validation_error",
+    "parse_body",
+    "query_bool",
+    "query_int",
+    "query_list",
+    "thread_id_param",
+]
 
 M = TypeVar("M", bound=BaseModel)
+
+# Far below orjson's 255 (a run's input comes back wrapped in a few levels of
+# events and state), far above what any real body needs.
+MAX_JSON_DEPTH = 100
 
 
 class JSONResponse(Response):
@@ -34,7 +52,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for err in exc.errors(include_url=False):
         where = ".".join(str(part) for part in err["loc"]) or "body"
-        message = err["msg"]
+        message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown field; remove it"
         problems.append(f"{where}: {message}")
@@ -69,9 +87,21 @@ async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False
     return validate(model, data)
 
 
+def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``InvalidInput`` when ``data`` nests more than ``limit`` containers deep."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            raise InvalidInput(f"JSON nests deeper than {limit} levels; flatten it")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
 def validate(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise InvalidInput(f"body must be a JSON object for {model.__name__}")
+    check_depth(data)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -95,6 +125,23 @@ def query_int(
     value = request.query_params.get(name)
     if value is None:
         return default
-    if not value.lstrip("-").isdigit() or not low <= int(value) <= high:
-        raise InvalidInput(f"query parameter {name!r} must be an integer in [{low}, {high}]")
+    digits = value[1:] if value[:1] == "-" else value
+    if not (digits.isascii() and digits.isdigit()) or not low <= int(value) <= high:
+        raise InvalidInput(
+            f"query parameter {name!r} must be an integer in [{low}, {high}], not {value[:40]!r}"
+        )
     return int(value)
+
+
+def query_list(request: Request, name: str) -> list[str] | None:
+    """A repeatable query parameter (``?select=a&select=b``), or None if absent."""
+    values = request.query_params.getlist(name)
+    return values or None
+
+
+def thread_id_param(request: Request) -> str:
+    """The ``{thread_id}`` of the path, refused unless it is a usable thread id."""
+    try:
+        return check_thread_id(request.path_params["thread_id"])
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None

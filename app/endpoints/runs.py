@@ -8,10 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int
+from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int, thread_id_param
 from app.errors import InvalidInput, RunNotFound, ThreadNotFound
 from app.events import parse_event_id
 from app.runs.manager import RunManager
+from app.runs.targets import check_targets
 from app.schemas import RunCreate, stream_modes_of
 from app.services import Services, services_of
 from app.store.base import RUN_STATUSES, Run
@@ -33,8 +34,11 @@ def _on_disconnect(runs: RunManager, run: Run, body_on_disconnect: str) -> Any:
 
 async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCreate, Run]:
     services = services_of(request)
+    thread_id = None if stateless else thread_id_param(request)
     body = await parse_body(request, RunCreate)
-    thread_id = None if stateless else request.path_params["thread_id"]
+    if body.interrupt_before or body.interrupt_after or body.command is not None:
+        graph_id, _ = services.assistants.resolve(body.assistant_id)
+        check_targets(graph_id, await services.registry.get(graph_id), body)
     run = await services.runs.create(body, thread_id=thread_id)
     return services, body, run
 
@@ -83,7 +87,7 @@ async def create_wait(request: Request) -> Response:
 
 
 async def _run(services: Services, request: Request) -> Run:
-    thread_id = request.path_params["thread_id"]
+    thread_id = thread_id_param(request)
     run_id = request.path_params["run_id"]
     # ``find``, not the store: a stateless run has no record (app.runs.manager), yet
     # it can be read, joined, cancelled and its stream resumed like any run.
@@ -95,7 +99,7 @@ async def _run(services: Services, request: Request) -> Run:
 
 async def list_runs(request: Request) -> Response:
     services = services_of(request)
-    thread_id = request.path_params["thread_id"]
+    thread_id = thread_id_param(request)
     if await services.storage.threads.get(thread_id) is None:
         raise ThreadNotFound(f"thread {thread_id} not found")
     status = request.query_params.get("status")

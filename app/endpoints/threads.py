@@ -6,12 +6,22 @@ import uuid
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.errors import InvalidUpdateError
 from langgraph.pregel import Pregel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.endpoints.http import JSONResponse, parse_body, query_bool
-from app.errors import InvalidInput, ThreadExists, ThreadNotFound
+from app.endpoints.http import (
+    JSONResponse,
+    parse_body,
+    query_bool,
+    query_int,
+    query_list,
+    thread_id_param,
+)
+from app.endpoints.select import pick, pick_state
+from app.errors import CheckpointNotFound, InvalidInput, ThreadExists, ThreadNotFound
 from app.runs.snapshots import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.schemas import (
     CheckpointBody,
@@ -22,6 +32,7 @@ from app.schemas import (
     ThreadSearch,
     ThreadStateAt,
     ThreadStateUpdate,
+    check_state_select,
 )
 from app.services import Services, services_of
 from app.store.base import Thread
@@ -83,7 +94,7 @@ async def search(request: Request) -> Response:
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    return JSONResponse([t.to_json() for t in threads])
+    return JSONResponse([pick(t.to_json(), body.select) for t in threads])
 
 
 async def count(request: Request) -> Response:
@@ -95,13 +106,13 @@ async def count(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
-    thread = await _thread(services_of(request), request.path_params["thread_id"])
+    thread = await _thread(services_of(request), thread_id_param(request))
     return JSONResponse(thread.to_json())
 
 
 async def patch(request: Request) -> Response:
     services = services_of(request)
-    thread_id = request.path_params["thread_id"]
+    thread_id = thread_id_param(request)
     body = await parse_body(request, ThreadPatch)
     await _thread(services, thread_id)
     thread = await services.storage.threads.update(thread_id, metadata=body.metadata)
@@ -110,7 +121,7 @@ async def patch(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     services = services_of(request)
-    thread_id = request.path_params["thread_id"]
+    thread_id = thread_id_param(request)
     await _thread(services, thread_id)
     await services.runs.delete_thread(thread_id)
     return Response(status_code=204)
@@ -118,38 +129,47 @@ async def delete(request: Request) -> Response:
 
 async def get_state(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, request.path_params["thread_id"])
-    checkpoint_id = request.path_params.get("checkpoint_id")
-    return await _state_response(
-        services,
-        thread,
-        _config(thread.thread_id, checkpoint_id=checkpoint_id),
-        subgraphs=query_bool(request, "subgraphs"),
-    )
+    thread = await _thread(services, thread_id_param(request))
+    try:
+        select = check_state_select(query_list(request, "select"))
+    except ValueError as exc:
+        raise InvalidInput(f"select: {exc}") from None
+    checkpoint = CheckpointBody(checkpoint_id=request.path_params.get("checkpoint_id"))
+    state = await _state(services, thread, checkpoint, subgraphs=query_bool(request, "subgraphs"))
+    return JSONResponse(pick_state(state, select))
 
 
 async def get_state_at(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, request.path_params["thread_id"])
+    thread = await _thread(services, thread_id_param(request))
     body = await parse_body(request, ThreadStateAt)
-    return await _state_response(
-        services, thread, _config(thread.thread_id, body.checkpoint), subgraphs=body.subgraphs
-    )
+    state = await _state(services, thread, body.checkpoint, subgraphs=body.subgraphs)
+    return JSONResponse(pick_state(state, body.select))
 
 
-async def _state_response(
-    services: Services, thread: Thread, config: RunnableConfig, *, subgraphs: bool
-) -> Response:
+async def _state(
+    services: Services, thread: Thread, checkpoint: CheckpointBody, *, subgraphs: bool
+) -> dict[str, Any]:
+    """The thread's state, at ``checkpoint`` when it names one (404 if it has no such one)."""
     graph = await _thread_graph(services, thread)
+    config = _config(thread.thread_id, checkpoint)
+    if checkpoint.checkpoint_id is not None:
+        saver = graph.checkpointer if graph is not None else None
+        found = await saver.aget_tuple(config) if isinstance(saver, BaseCheckpointSaver) else None
+        if found is None:
+            ns = checkpoint.checkpoint_ns
+            raise CheckpointNotFound(
+                f"thread {thread.thread_id} has no checkpoint {checkpoint.checkpoint_id!r}"
+                + (f" in namespace {ns!r}" if ns else "")
+            )
     if graph is None:
-        return JSONResponse(empty_state(thread.thread_id))
-    snapshot = await graph.aget_state(config, subgraphs=subgraphs)
-    return JSONResponse(snapshot_json(snapshot))
+        return empty_state(thread.thread_id)
+    return snapshot_json(await graph.aget_state(config, subgraphs=subgraphs))
 
 
 async def update_state(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, request.path_params["thread_id"])
+    thread = await _thread(services, thread_id_param(request))
     body = await parse_body(request, ThreadStateUpdate)
     graph = await _thread_graph(services, thread)
     if graph is None:
@@ -157,11 +177,20 @@ async def update_state(request: Request) -> Response:
             f"thread {thread.thread_id} has no graph yet; run it once (or create it with "
             "graph_id) before updating its state"
         )
+    nodes = [n for n in graph.nodes if n != "__start__"]
+    if body.as_node is not None and body.as_node not in (*nodes, "__input__", "__copy__"):
+        raise InvalidInput(
+            f"as_node {body.as_node!r} is not a node of graph {thread.metadata['graph_id']!r}; "
+            f"use one of {nodes}"
+        )
     config = _config(thread.thread_id, body.checkpoint, checkpoint_id=body.checkpoint_id)
     try:
         new_config = await graph.aupdate_state(config, body.values, as_node=body.as_node)
-    except (ValueError, KeyError) as exc:
-        raise InvalidInput(f"cannot update state: {exc}") from None
+    except (InvalidUpdateError, ValueError, KeyError, TypeError) as exc:
+        # The update is applied through the graph's reducers: a value of the
+        # wrong type for a channel (5 for a list that ``operator.add`` extends)
+        # fails there, and that is the request's fault.
+        raise InvalidInput(f"cannot update state: {type(exc).__name__}: {exc}") from None
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread.thread_id}})
     await services.storage.threads.update(
         thread.thread_id, values=snapshot_json(snapshot)["values"]
@@ -171,9 +200,12 @@ async def update_state(request: Request) -> Response:
 
 async def history(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, request.path_params["thread_id"])
+    thread = await _thread(services, thread_id_param(request))
     if request.method == "GET":
-        body = ThreadHistory(limit=int(request.query_params.get("limit", 10)))
+        body = ThreadHistory(
+            limit=query_int(request, "limit", 10, low=1, high=1000),
+            before=request.query_params.get("before"),
+        )
     else:
         body = await parse_body(request, ThreadHistory, empty_ok=True)
     graph = await _thread_graph(services, thread)
@@ -185,7 +217,7 @@ async def history(request: Request) -> Response:
     elif body.before is not None:
         before = _config(thread.thread_id, body.before)
     states = [
-        snapshot_json(s)
+        pick_state(snapshot_json(s), body.select)
         async for s in graph.aget_state_history(
             _config(thread.thread_id, body.checkpoint),
             filter=body.metadata,
@@ -198,7 +230,7 @@ async def history(request: Request) -> Response:
 
 async def copy(request: Request) -> Response:
     services = services_of(request)
-    source = await _thread(services, request.path_params["thread_id"])
+    source = await _thread(services, thread_id_param(request))
     target = await services.storage.threads.create(
         Thread(thread_id=str(uuid.uuid4()), metadata=dict(source.metadata), values=source.values)
     )
