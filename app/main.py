@@ -144,7 +144,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with open_storage(settings.storage, settings.sqlite_file) as storage:
+        async with open_storage(
+            settings.storage, settings.sqlite_file, settings.postgres
+        ) as storage:
             deps = _graph_deps(settings)
             registry = GraphRegistry.from_config_files(
                 _config_files(settings), checkpointer=storage.checkpointer, deps=deps
