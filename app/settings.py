@@ -52,6 +52,9 @@ class RedisSettings(BaseModel):
     prefix: str = Field(
         "switchyard:", min_length=1, description="Every key and channel starts with this."
     )
+    retry_s: float = Field(
+        10.0, gt=0, description="Retry a dropped connection this long, then report an error."
+    )
 
 
 class SSESettings(BaseModel):
