@@ -15,7 +15,8 @@
     │   └── ThreadExists            409 thread_exists
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
-    └── EventsExpired               410 events_expired   (asked to resume before the log)
+    ├── EventsExpired               410 events_expired   (asked to resume before the log)
+    └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
 
 Every level is a meaningful ``except`` target. ``to_body`` is the one place an
 error becomes the JSON that both HTTP responses and SSE ``error`` events carry.
@@ -28,6 +29,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AssistantNotFound",
+    "BackendUnavailable",
     "CheckpointNotFound",
     "Conflict",
     "ErrorCode",
@@ -65,6 +67,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     EVENTS_EXPIRED = "events_expired"
+    BACKEND_UNAVAILABLE = "backend_unavailable"
 
 
 class SwitchyardError(Exception):
@@ -143,6 +146,13 @@ class RunCancelled(SwitchyardError):
 class EventsExpired(SwitchyardError):
     status_code = 410
     code = ErrorCode.EVENTS_EXPIRED
+
+
+class BackendUnavailable(SwitchyardError):
+    """A shared backend (Postgres, Redis) stayed unreachable past its retry window."""
+
+    status_code = 503
+    code = ErrorCode.BACKEND_UNAVAILABLE
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:

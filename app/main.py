@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,6 +37,9 @@ from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 from routers.config import build_router
 from routers.hybrid import HybridRouter
+
+if TYPE_CHECKING:
+    from app.redis_client import SharedRedis
 
 __all__ = ["create_app"]
 
@@ -138,13 +141,28 @@ def _config_files(settings: Settings) -> list[Path]:
     return files
 
 
+@asynccontextmanager
+async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]:
+    """The process's Redis client when ``SWITCHYARD_REDIS_URL`` is set, else None."""
+    if settings.redis.url is None:
+        yield None
+        return
+    from app.redis_client import open_redis  # the optional ``distributed`` extra
+
+    async with open_redis(settings.redis) as shared:
+        yield shared
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with open_storage(settings.storage, settings.sqlite_file) as storage:
+        async with (
+            open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
+            _shared_redis(settings) as redis,
+        ):
             deps = _graph_deps(settings)
             registry = GraphRegistry.from_config_files(
                 _config_files(settings), checkpointer=storage.checkpointer, deps=deps
@@ -159,7 +177,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # runs/s at 50-100 clients, batch 0.68x -> 0.84x of in-process).
                 gc.collect()
                 gc.freeze()
-            events = make_event_log(settings.events)
+            events = make_event_log(settings.events, redis)
             resolver = AssistantResolver(registry)
             streams = OpenStreams()
             coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)

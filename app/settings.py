@@ -21,11 +21,40 @@ from routers.llm import Provider
 
 
 class StorageSettings(BaseModel):
-    """Where threads, runs and checkpoints live."""
+    """Where threads, runs and checkpoints live ("postgres" needs ``SWITCHYARD_POSTGRES_URL``)."""
 
-    backend: Literal["sqlite", "memory"] = "sqlite"
+    backend: Literal["sqlite", "memory", "postgres"] = "sqlite"
     # Relative paths are resolved against ``Settings.data_dir``.
     sqlite_path: Path = Path("switchyard.db")
+
+
+class PostgresSettings(BaseModel):
+    """The Postgres server of the "postgres" storage backend (``SWITCHYARD_POSTGRES_*``)."""
+
+    url: SecretStr | None = Field(
+        None,
+        description="A libpq URL, e.g. postgresql://user@host:5432/db (may hold a password).",
+    )
+    pool_min: int = Field(1, ge=0, description="Connections each process keeps open.")
+    pool_max: int = Field(20, ge=1, description="Connections each process may open at most.")
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="Give up waiting for a pooled connection after this long."
+    )
+
+
+class RedisSettings(BaseModel):
+    """Redis for the shared event log, cancel signals and queue wake-ups (``SWITCHYARD_REDIS_*``).
+
+    Unset ``url`` keeps everything in process (one process only).
+    """
+
+    url: SecretStr | None = Field(None, description="e.g. redis://localhost:6379/0")
+    prefix: str = Field(
+        "switchyard:", min_length=1, description="Every key and channel starts with this."
+    )
+    retry_s: float = Field(
+        10.0, gt=0, description="Retry a dropped connection this long, then report an error."
+    )
 
 
 class SSESettings(BaseModel):
@@ -114,6 +143,8 @@ class Settings(BaseSettings):
     )
 
     storage: StorageSettings = StorageSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
     sse: SSESettings = SSESettings()
     runs: RunSettings = RunSettings()
     events: EventLogSettings = EventLogSettings()
@@ -130,6 +161,19 @@ class Settings(BaseSettings):
             self.llm.base_url = os.environ["OPENAI_BASE_URL"]
         if self.llm.api_key is None and os.environ.get("OPENAI_API_KEY"):
             self.llm.api_key = SecretStr(os.environ["OPENAI_API_KEY"])
+        return self
+
+    @model_validator(mode="after")
+    def _postgres_needs_url(self) -> Settings:
+        if self.storage.backend == "postgres" and self.postgres.url is None:
+            raise ValueError(
+                "storage backend 'postgres' needs a server: set SWITCHYARD_POSTGRES_URL"
+                " (e.g. postgresql://user@localhost:5432/switchyard)"
+            )
+        if self.postgres.pool_min > self.postgres.pool_max:
+            raise ValueError(
+                "SWITCHYARD_POSTGRES_POOL_MIN must not exceed SWITCHYARD_POSTGRES_POOL_MAX"
+            )
         return self
 
     def router_settings(self) -> RouterSettings:

@@ -5,6 +5,8 @@
 ``client``         httpx.AsyncClient over ASGITransport, for plain calls
 ``server``         a real uvicorn on a free port, for SSE/WebSocket/SDK tests
 ``openai_server``  a local OpenAI-protocol server with scripted replies
+``postgres_url``   this session's own schema on the test PostgreSQL (session-wide)
+``redis_target``   (url, key prefix) of this session on the test Redis (session-wide)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.applications import Starlette
 
 from app.main import create_app
 from app.settings import Settings, SSESettings, StorageSettings
+from tests.support.backends import postgres_schema, redis_server
 from tests.support.openai_server import OpenAIServer, run_openai_server
 from tests.support.server import RunningServer, run_server
 
@@ -68,3 +71,14 @@ def server(settings: Settings) -> Iterator[RunningServer]:
 def openai_server() -> Iterator[OpenAIServer]:
     with run_openai_server() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_target() -> Iterator[tuple[str, str]]:
+    yield from redis_server()

@@ -10,6 +10,11 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         └── SqliteRunStore         table runs
+    settings.storage.backend == "postgres"   (the ``distributed`` extra)
+        one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
+        ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
+        ├── PostgresThreadStore    table threads
+        └── PostgresRunStore       table runs
 """
 
 from __future__ import annotations
@@ -18,12 +23,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 
-from app.settings import StorageSettings
+from app.settings import PostgresSettings, StorageSettings
 from app.store import sqlite
 from app.store.base import (
     ACTIVE_RUN_STATUSES,
@@ -39,6 +44,9 @@ from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
+
+if TYPE_CHECKING:
+    from app.store.postgres_pool import PostgresBackend
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
@@ -66,8 +74,10 @@ class Storage:
     runs: RunStore
     checkpointer: BaseCheckpointSaver[Any]
     # Reads the id of a thread's latest checkpoint without loading it, where
-    # the backend can (SQLite); otherwise ``aget_tuple`` answers.
+    # the backend can (SQLite, Postgres); otherwise ``aget_tuple`` answers.
     latest_id_reader: Callable[[str, str], Awaitable[str | None]] | None = None
+    # The pool and saver when the backend is "postgres" (the coordinator shares them).
+    postgres: PostgresBackend | None = None
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -86,14 +96,31 @@ class Storage:
 
 
 @asynccontextmanager
-async def open_storage(settings: StorageSettings, sqlite_file: Path) -> AsyncIterator[Storage]:
+async def open_storage(
+    settings: StorageSettings, sqlite_file: Path, postgres: PostgresSettings | None = None
+) -> AsyncIterator[Storage]:
     """Open the storage ``settings`` asks for; close it on exit.
 
     ``sqlite_file`` (usually ``Settings.sqlite_file``) is used only by the
     "sqlite" backend, which creates its parent directory and the tables if
     missing. Re-opening the same file finds every thread, run and checkpoint
-    written before.
+    written before. ``postgres`` (``Settings.postgres``) is used only by the
+    "postgres" backend, which migrates the schema before it yields.
     """
+    if settings.backend == "postgres":
+        # Imported here: psycopg is an optional dependency (the ``distributed`` extra).
+        from app.store.postgres import PostgresRunStore, PostgresThreadStore
+        from app.store.postgres_pool import open_postgres
+
+        async with open_postgres(postgres or PostgresSettings()) as backend:
+            yield Storage(
+                threads=PostgresThreadStore(backend.pool),
+                runs=PostgresRunStore(backend.pool),
+                checkpointer=backend.checkpointer,
+                latest_id_reader=backend.checkpointer.alatest_id,
+                postgres=backend,
+            )
+        return
     if settings.backend == "memory":
         yield Storage(
             threads=MemoryThreadStore(), runs=MemoryRunStore(), checkpointer=InMemorySaver()

@@ -2,20 +2,26 @@
 
 A backend is added by one more entry in ``_BACKENDS``: a factory for a log
 with given retention and size, and how to make time pass for it (a fake
-clock for memory; a Redis backend would wait out a short real retention).
+clock for memory; for Redis, whose retention is key expiry kept by the
+server, the remaining time to live of the test's keys is shortened). Redis
+tests use the session's server and key prefix (``redis_target``), one
+sub-prefix per test.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
+from redis.asyncio import Redis
 
 from app.errors import EventsExpired, RunNotFound
 from app.events import Event, EventLog, MemoryEventLog, parse_event_id
+from app.events.redis import RedisEventLog
 
 
 @dataclass
@@ -61,12 +67,49 @@ def _memory() -> Backend:
     return Backend("memory", make, advance, clock)
 
 
-_BACKENDS: dict[str, Callable[[], Backend]] = {"memory": _memory}
+_TEST_NUMBERS = itertools.count()
 
 
-@pytest.fixture(params=sorted(_BACKENDS))
-def backend(request: pytest.FixtureRequest) -> Backend:
-    return _BACKENDS[request.param]()
+def _redis(client: Redis, prefix: str) -> Backend:
+    clock = FakeClock()
+
+    def make(retention_s: float, max_events: int) -> EventLog:
+        return RedisEventLog(
+            client,
+            prefix=prefix,
+            retention_s=retention_s,
+            max_events=max_events,
+            wall_ms=clock.wall_ms,
+        )
+
+    async def advance(seconds: float) -> None:
+        # What passing time does to keys with a time to live, without the wait.
+        async for key in client.scan_iter(match=f"{prefix}*"):
+            left_ms = await client.pttl(key)
+            if left_ms < 0:
+                continue  # no expiry set: an open log is retained whatever the time
+            if left_ms <= seconds * 1000:
+                await client.delete(key)
+            else:
+                await client.pexpire(key, left_ms - round(seconds * 1000))
+
+    return Backend("redis", make, advance, clock)
+
+
+_BACKENDS = ["memory", "redis"]
+
+
+@pytest.fixture(params=_BACKENDS)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        yield _memory()
+        return
+    url, session_prefix = request.getfixturevalue("redis_target")
+    client = Redis.from_url(url)
+    try:
+        yield _redis(client, f"{session_prefix}events{next(_TEST_NUMBERS)}:")
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture

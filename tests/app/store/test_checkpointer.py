@@ -1,5 +1,8 @@
 """``SingleTripSqliteSaver``: LangGraph's behaviour unchanged, one worker trip per operation.
 
+The same scenarios also run through the Postgres backend's saver (the
+session's schema, ``postgres_url``) and must show what SQLite shows.
+
 Every behavioural test runs the same scenario through a plain
 ``AsyncSqliteSaver`` and through ``SingleTripSqliteSaver``, each on its own
 file, and compares what LangGraph saw. Checkpoint and task ids are time-based,
@@ -20,17 +23,19 @@ import aiosqlite
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.channels.delta import DeltaChannel
-from langgraph.checkpoint.base import CheckpointTuple, empty_checkpoint
+from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple, empty_checkpoint
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt, StateSnapshot, interrupt
 
-from app.settings import StorageSettings
+from app.settings import PostgresSettings, StorageSettings
 from app.store import open_storage
 from app.store.checkpointer import SingleTripSqliteSaver
+from app.store.postgres_pool import PostgresSaver
 from app.store.sqlite import connect
 
+Saver = BaseCheckpointSaver[Any]  # what the scenarios need: any LangGraph saver
 SaverType = type[AsyncSqliteSaver]
 OLD: SaverType = AsyncSqliteSaver
 NEW: SaverType = SingleTripSqliteSaver
@@ -55,7 +60,7 @@ class Log(TypedDict):
     log: Annotated[list[str], operator.add]
 
 
-def counting_graph(saver: AsyncSqliteSaver) -> CompiledStateGraph[Log, None, Log, Log]:
+def counting_graph(saver: Saver) -> CompiledStateGraph[Log, None, Log, Log]:
     """START → first → second → END, each appending how long the log was."""
     builder = StateGraph(Log)
     builder.add_node("first", lambda s: {"log": [f"first@{len(s['log'])}"]})
@@ -66,9 +71,7 @@ def counting_graph(saver: AsyncSqliteSaver) -> CompiledStateGraph[Log, None, Log
     return builder.compile(checkpointer=saver)
 
 
-def approval_graph(
-    saver: AsyncSqliteSaver, calls: list[str]
-) -> CompiledStateGraph[Log, None, Log, Log]:
+def approval_graph(saver: Saver, calls: list[str]) -> CompiledStateGraph[Log, None, Log, Log]:
     """``fast`` and ``ask`` run in one step; ``ask`` interrupts, so ``fast``'s
     output waits as a pending write and must not run again on resume."""
 
@@ -100,7 +103,7 @@ class DeltaLog(TypedDict):
     log: Annotated[list[str], DeltaChannel(_concat, snapshot_frequency=3)]
 
 
-def delta_graph(saver: AsyncSqliteSaver) -> CompiledStateGraph[DeltaLog, None, DeltaLog, DeltaLog]:
+def delta_graph(saver: Saver) -> CompiledStateGraph[DeltaLog, None, DeltaLog, DeltaLog]:
     builder = StateGraph(DeltaLog)
     builder.add_node("note", lambda s: {"log": [f"note@{len(s['log'])}"]})
     builder.add_edge(START, "note")
@@ -158,7 +161,7 @@ async def history(
 # --- the scenario, run through each saver ---------------------------------
 
 
-async def reducer_scenario(saver: AsyncSqliteSaver) -> list[Any]:
+async def reducer_scenario(saver: Saver) -> list[Any]:
     graph = counting_graph(saver)
     seen: list[Any] = []
     for n in range(3):
@@ -177,7 +180,7 @@ async def reducer_scenario(saver: AsyncSqliteSaver) -> list[Any]:
     return seen
 
 
-async def interrupt_scenario(saver: AsyncSqliteSaver) -> list[Any]:
+async def interrupt_scenario(saver: Saver) -> list[Any]:
     calls: list[str] = []
     graph = approval_graph(saver, calls)
     seen: list[Any] = [plain(await graph.ainvoke({"log": ["start"]}, on_thread("t")))]
@@ -191,7 +194,7 @@ async def interrupt_scenario(saver: AsyncSqliteSaver) -> list[Any]:
     return seen
 
 
-async def delete_scenario(saver: AsyncSqliteSaver) -> list[Any]:
+async def delete_scenario(saver: Saver) -> list[Any]:
     graph = counting_graph(saver)
     await graph.ainvoke({"log": ["a"]}, on_thread("gone"))
     await graph.ainvoke({"log": ["b"]}, on_thread("kept"))
@@ -205,7 +208,7 @@ async def delete_scenario(saver: AsyncSqliteSaver) -> list[Any]:
     ]
 
 
-async def delta_scenario(saver: AsyncSqliteSaver) -> list[Any]:
+async def delta_scenario(saver: Saver) -> list[Any]:
     graph = delta_graph(saver)
     for n in range(5):
         await graph.ainvoke({"log": [f"in{n}"]}, on_thread("t"))
@@ -215,7 +218,7 @@ async def delta_scenario(saver: AsyncSqliteSaver) -> list[Any]:
     ]
 
 
-Scenario = Callable[[AsyncSqliteSaver], Awaitable[list[Any]]]
+Scenario = Callable[[Saver], Awaitable[list[Any]]]
 
 
 async def observe(kind: SaverType, path: Path, scenario: Scenario) -> list[Any]:
@@ -524,4 +527,47 @@ async def test_latest_id_when_thread_has_checkpoints_then_same_as_aget_tuple(
                 found = await saver.alatest_id("t")
             assert found == latest.config["configurable"]["checkpoint_id"]
             assert trips == [1]
+        assert await saver.alatest_id("nobody") is None
+
+
+# --- the Postgres backend's saver shows the same ---------------------------
+
+
+@asynccontextmanager
+async def open_postgres_saver(url: str) -> AsyncIterator[PostgresSaver]:
+    """The "postgres" storage's saver on empty checkpoint tables."""
+    settings = StorageSettings(backend="postgres")
+    async with open_storage(settings, Path("unused"), PostgresSettings(url=url)) as storage:
+        assert storage.postgres is not None
+        async with storage.postgres.pool.connection() as conn:
+            await conn.execute("TRUNCATE checkpoints, checkpoint_blobs, checkpoint_writes")
+        assert isinstance(storage.checkpointer, PostgresSaver)
+        yield storage.checkpointer
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [reducer_scenario, interrupt_scenario, delete_scenario, delta_scenario],
+    ids=["reducer-history", "interrupt-resume", "delete-thread", "delta-channel"],
+)
+async def test_postgres_saver_when_graph_runs_then_langgraph_sees_what_sqlite_shows(
+    scenario: Scenario, tmp_path: Path, postgres_url: str
+) -> None:
+    expected = await observe(OLD, tmp_path / "old.sqlite", scenario)
+    async with open_postgres_saver(postgres_url) as saver:
+        assert await scenario(saver) == expected
+
+
+async def test_postgres_latest_id_when_thread_has_checkpoints_then_same_as_aget_tuple(
+    postgres_url: str,
+) -> None:
+    async with open_postgres_saver(postgres_url) as saver:
+        assert await saver.alatest_id("t") is None
+        graph = counting_graph(saver)
+        for n in range(3):
+            await graph.ainvoke({"log": [f"in{n}"]}, on_thread("t"))
+            await graph.ainvoke({"log": ["other"]}, on_thread("u"))
+            latest = await saver.aget_tuple(on_thread("t"))
+            assert latest is not None
+            assert await saver.alatest_id("t") == latest.config["configurable"]["checkpoint_id"]
         assert await saver.alatest_id("nobody") is None

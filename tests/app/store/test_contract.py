@@ -1,7 +1,8 @@
 """The ``ThreadStore``/``RunStore`` contract of ``app.store.base``, run against every backend.
 
 Each test receives stores opened through ``open_storage``; adding a backend
-(Postgres) means adding its name to ``BACKENDS``, nothing else.
+means adding its name to ``BACKENDS``. Postgres tests share the session's
+schema (``postgres_url``) and start from empty tables.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any
 import pytest
 
 from app.errors import Conflict, InvalidInput, RunNotFound, ThreadExists, ThreadNotFound
-from app.settings import StorageSettings
+from app.settings import PostgresSettings, StorageSettings
 from app.store import Run, RunStore, Storage, Thread, ThreadStore, open_storage
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -39,7 +40,13 @@ RICH_METADATA: dict[str, Any] = {
 @pytest.fixture(params=BACKENDS)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     settings = StorageSettings(backend=request.param)
-    async with open_storage(settings, tmp_path / "contract.db") as opened:
+    postgres = None
+    if request.param == "postgres":
+        postgres = PostgresSettings(url=request.getfixturevalue("postgres_url"))
+    async with open_storage(settings, tmp_path / "contract.db", postgres) as opened:
+        if opened.postgres is not None:
+            async with opened.postgres.pool.connection() as conn:
+                await conn.execute("TRUNCATE threads, runs")
         yield opened
 
 

@@ -1,0 +1,88 @@
+"""One Postgres connection pool per process: the stores, the checkpointer and the coordinator.
+
+``open_postgres`` opens the pool, brings the schema up to date (our
+migrations and LangGraph's checkpoint tables, under one advisory lock, see
+``app.store.migrations``) and hands out the pool and the checkpointer::
+
+    AsyncConnectionPool (autocommit, dict rows; psycopg_pool)
+    ├── PostgresSaver            LangGraph's AsyncPostgresSaver tables
+    ├── PostgresThreadStore      table threads
+    ├── PostgresRunStore         table runs
+    └── (the distributed coordinator's claims and leases)
+
+Connections are checked before they are handed out, so a connection the
+server dropped (a restart, a failover, ``pg_terminate_backend``) is replaced
+instead of failing the next statement. The schema is whatever the URL's
+``search_path`` names (``?options=-csearch_path%3Dmyschema``), ``public`` by
+default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.settings import PostgresSettings
+from app.store.migrations import migrate
+from app.store.postgres import Pool
+
+__all__ = ["PostgresBackend", "PostgresSaver", "open_postgres"]
+
+
+class PostgresSaver(AsyncPostgresSaver):
+    """LangGraph's ``AsyncPostgresSaver`` plus the one query the run manager adds."""
+
+    async def alatest_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
+        """The id of the thread's latest checkpoint, without loading it: what
+        ``aget_tuple`` on the thread would answer as ``checkpoint_id``."""
+        async with self._cursor() as cursor:
+            await cursor.execute(
+                "SELECT checkpoint_id FROM checkpoints WHERE thread_id = %s AND checkpoint_ns = %s"
+                " ORDER BY checkpoint_id DESC LIMIT 1",
+                (thread_id, checkpoint_ns),
+            )
+            row = await cursor.fetchone()
+        return None if row is None else str(row["checkpoint_id"])
+
+
+@dataclass(frozen=True)
+class PostgresBackend:
+    pool: Pool
+    checkpointer: PostgresSaver
+
+
+def _conninfo(settings: PostgresSettings) -> str:
+    if settings.url is None:
+        raise ValueError("set SWITCHYARD_POSTGRES_URL to use the postgres backend")
+    return settings.url.get_secret_value()
+
+
+@asynccontextmanager
+async def open_postgres(settings: PostgresSettings) -> AsyncIterator[PostgresBackend]:
+    """The pool, opened and migrated; closed on exit."""
+    pool: Pool = AsyncConnectionPool(
+        _conninfo(settings),
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        timeout=settings.connect_timeout_s,
+        # What AsyncPostgresSaver requires of its connections; the stores read dict rows too.
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        connection_class=AsyncConnection[DictRow],
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="switchyard",
+    )
+    await pool.open(wait=True, timeout=settings.connect_timeout_s)
+    try:
+        checkpointer = PostgresSaver(pool)
+        async with pool.connection() as conn:
+            await migrate(conn, also=checkpointer.setup)
+        yield PostgresBackend(pool=pool, checkpointer=checkpointer)
+    finally:
+        await pool.close()
