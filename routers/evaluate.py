@@ -36,7 +36,7 @@ from routers.base import RouteRequest
 from routers.config import RouterSettings, build_router
 from routers.hybrid import HybridRouter
 
-__all__ = ["DEFAULT_STRATEGIES", "Labelled", "Report", "evaluate", "load_requests", "main"]
+__all__ = ["DEFAULT_STRATEGIES", "Labelled", "Report", "evaluate", "load_requests", "main", "run"]
 
 DEFAULT_STRATEGIES = ("rule_only", "semantic_only", "rule_first", "confidence_threshold")
 
@@ -150,7 +150,9 @@ def format_report(report: Report, *, mistakes: int = 0) -> list[str]:
     return lines
 
 
-async def _run(args: argparse.Namespace) -> list[Report]:
+async def run(argv: Sequence[str] | None = None) -> list[Report]:
+    """Parse ``argv`` like the command line, evaluate, print the report, return it."""
+    args = _parser().parse_args(argv)
     requests = load_requests(args.requests)
     targets = {t: f"target {t}" for t in sorted({r.target for r in requests} | {"chat"})}
     reports = []
@@ -178,16 +180,24 @@ async def _run(args: argparse.Namespace) -> list[Report]:
     return reports
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     defaults = RouterSettings()
-    parser = argparse.ArgumentParser(prog="python -m routers.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m routers.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rules", type=Path, action="append", required=True)
     parser.add_argument("--requests", type=Path, required=True)
     parser.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))
     parser.add_argument("--semantic-threshold", type=float, default=defaults.semantic_threshold)
     parser.add_argument("--semantic-margin", type=float, default=defaults.semantic_margin)
     parser.add_argument("--mistakes", type=int, default=0, help="list this many mistakes")
-    asyncio.run(_run(parser.parse_args(argv)))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(run(argv))
     return 0
 
 

@@ -257,11 +257,17 @@ class HybridRouter:
             (c for c in call.considered if (c.source, c.target) != (chosen.source, chosen.target)),
             key=lambda c: -c.score,
         )
+        # The tier's own candidate for the winner, when it has one, carries more
+        # (a semantic candidate names its example) than the decision can.
+        own = next(
+            (c for c in call.considered if (c.source, c.target) == (chosen.source, chosen.target)),
+            chosen.as_candidate(),
+        )
         reason = "; ".join([chosen.reason, *call.notes]) if call.notes else chosen.reason
         return chosen.model_copy(
             update={
                 "reason": reason,
-                "candidates": [chosen.as_candidate(), *ranked],
+                "candidates": [own, *ranked],
                 "strategy": call.strategy,
                 "latency_ms": (time.perf_counter() - call.started) * 1000.0,
             }
