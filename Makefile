@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-peers clean
+.PHONY: run test lint typecheck unit bench bench-peers eval-router clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ test: lint typecheck unit
 # One table, one run: Switchyard beside in-process LangGraph (tests/bench/suite.py).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# Routing quality on the labelled set (tests/routers/eval/): accuracy, precision
+# per target and tier usage per strategy, over the shipped rules/ plus the eval's
+# user targets, without an LLM.
+eval-router: $(STAMP)
+	$(BIN)/python -m routers.evaluate --rules rules --rules tests/routers/eval/rules \
+		--requests tests/routers/eval/requests.yaml
 
 # The peer servers live in their own venv, never in the project's dependencies.
 PEERS_VENV  ?= .bench-peers-venv

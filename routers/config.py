@@ -40,10 +40,10 @@ class RouterSettings(BaseModel):
         description=f"Sentence embedder of the semantic tier: {', '.join(MODELS)} or 'off'.",
     )
     semantic_threshold: float = Field(
-        0.4, ge=-1.0, le=1.0, description="Cosine similarity the nearest example must reach."
+        0.3, ge=-1.0, le=1.0, description="Score (mean cosine of 3 nearest examples) to decide."
     )
     semantic_margin: float = Field(
-        0.05, ge=0.0, le=2.0, description="...and how far it must beat the next target's."
+        0.02, ge=0.0, le=2.0, description="...and how far it must beat the next target's."
     )
     dynamic_rules: list[str] = Field(
         default_factory=list, description="'module:function' specs, consulted before rules."

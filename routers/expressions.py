@@ -13,7 +13,8 @@ the operators of the ``rule-engine`` syntax rule files used before:
   ``x if c else y``, ``+ - * / // % **`` and unary ``-``/``+``;
 - ``a =~ 'regex'`` (``re.match``), ``a =~~ 'regex'`` (``re.search``) and
   their negations ``!~`` / ``!~~``; the pattern must be a string literal, so
-  a request can never supply a regex;
+  a request can never supply a regex, and it is taken as written (raw):
+  ``'\\bword\\b'`` means word boundaries, as in rule-engine, not backspaces;
 - ``field['key']`` / ``field[0]``: subscripts with constant keys only;
 - calls of a few pure functions only: ``FUNCTIONS`` below.
 
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
@@ -105,7 +107,10 @@ def compile_expression(text: str) -> Expression:
         raise UnsafeExpression(f"longer than {MAX_LENGTH} characters", "the whole expression", text)
     source = ops.rewrite(text).strip()
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():
+            # Invalid escapes such as '\\d' are regexes here, not mistakes.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         where = f"column {exc.offset}" if isinstance(exc, SyntaxError) and exc.offset else "?"
         raise UnsafeExpression(f"syntax error ({_message(exc)})", where, text) from exc
@@ -301,11 +306,20 @@ class _Compiler:
         if not (isinstance(pattern_node, ast.Constant) and isinstance(pattern_node.value, str)):
             raise self.refuse("a regex operator needs a string literal pattern", right)
         try:
-            pattern = re.compile(pattern_node.value)
+            pattern = re.compile(self.raw(pattern_node))
         except re.error as exc:
             raise self.refuse(f"bad regex: {exc}", right) from exc
         search = isinstance(right, ast.UnaryOp)
         return ops.regex_test(left, pattern, search=search, negate=isinstance(op_node, ast.IsNot))
+
+    def raw(self, node: ast.Constant) -> str:
+        """The literal's text as written between its quotes (escapes left alone)."""
+        written = ast.get_source_segment(self.source, node) or ""
+        found = _LITERAL.fullmatch(written)
+        if found is None or "r" in found["prefix"].lower():
+            return str(node.value)  # a raw literal already, or several literals joined
+        quote = found["quote"][0]
+        return found["body"].replace("\\" + quote, quote)
 
     def _Call(self, node: ast.Call, depth: int) -> Fn:
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -316,6 +330,13 @@ class _Compiler:
             raise self.refuse(f"{name}() takes plain positional arguments only", node)
         fn = ops.call(name, [self.compile(a, depth) for a in node.args], self.refuse, node)
         return self.fold(fn, node)
+
+
+# One string literal: prefix, quotes, and a body where a backslash escapes anything.
+_LITERAL = re.compile(
+    r"(?P<prefix>[A-Za-z]*)(?P<quote>'''|\"\"\"|'|\")(?P<body>(?:\\.|(?!(?P=quote)).)*)(?P=quote)",
+    re.DOTALL,
+)
 
 
 def _is_field(node: ast.expr) -> bool:

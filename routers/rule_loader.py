@@ -82,8 +82,6 @@ def load_directory(directory: Path, targets: Collection[str] | None = None) -> L
     paths = rule_files(directory)
     for path in paths:
         document = _document(path)
-        for target, texts in _examples(path, document.get("examples"), targets).items():
-            examples.setdefault(target, []).extend(texts)
         for raw in _raw_rules(path, document):
             rule = _validate(path, raw)
             if rule.id in seen:
@@ -95,6 +93,8 @@ def load_directory(directory: Path, targets: Collection[str] | None = None) -> L
                 raise RuleLoadError(str(path), _unknown(rule.target, targets), rule.id)
             if rule.enabled:
                 loaded.append(SourcedRule(rule=rule, file=path.name, order=len(loaded)))
+        for target, texts in _examples(path, document.get("examples"), targets).items():
+            examples.setdefault(target, []).extend(texts)
     return Loaded(loaded, examples, [p.name for p in paths])
 
 

@@ -9,6 +9,8 @@ Rust ``notify`` crate; ``uvicorn[standard]`` already depends on it) in a
 daemon thread that reloads when a ``*.yaml``/``*.yml`` file of the directory
 changes. The watcher holds the book weakly, so a book nobody uses any more
 stops being watched within a second; ``stop_watch`` stops it at once.
+``watch_ready`` is set once the watch is registered with the OS (within
+half a second of ``start_watch``).
 
 Hit counts say how often each rule, and the semantic tier per target, made
 the decision; they survive reloads (by rule id).
@@ -104,6 +106,10 @@ class RuleBook:
         self.hits: Counter[str] = Counter()
         self.semantic_hits: Counter[str] = Counter()
         self._watch: tuple[threading.Thread, threading.Event] | None = None
+        # Set once the watcher is registered with the OS: changes from then on are seen.
+        self.watch_ready = threading.Event()
+        self._reloaded = threading.Condition()
+        self.reloads = 0  # reloads attempted since start (API or watch, good or bad)
         # A bad rules directory at start-up is fatal (raised here), unlike on reload.
         self._current = initial if initial is not None else self._load()
         self._version = 1
@@ -155,7 +161,21 @@ class RuleBook:
                     "rules reloaded (%s): %d rules, version %d", trigger, len(fresh), result.version
                 )
             self.last_reload = result
-            return result
+        with self._reloaded:
+            self.reloads += 1
+            self._reloaded.notify_all()
+        return result
+
+    def wait_for_reload(self, after: int, timeout: float) -> ReloadResult | None:
+        """Block until more than ``after`` reloads were attempted: the latest result.
+
+        None if that did not happen within ``timeout`` seconds. For whoever
+        changed a file and needs to know what the watch made of it.
+        """
+        with self._reloaded:
+            if not self._reloaded.wait_for(lambda: self.reloads > after, timeout):
+                return None
+            return self.last_reload
 
     async def reload(self, trigger: str = "api") -> ReloadResult:
         """``reload_now`` in a worker thread: loading may embed new examples."""
@@ -223,9 +243,10 @@ class RuleBook:
         if self.watching:
             return
         stop = threading.Event()
+        self.watch_ready.clear()
         thread = threading.Thread(
             target=_watch,
-            args=(weakref.ref(self), self.directory, stop),
+            args=(weakref.ref(self), self.directory, stop, self.watch_ready),
             name=f"rules-watch:{self.directory}",
             daemon=True,
         )
@@ -248,7 +269,9 @@ def _is_rules_file(change: watchfiles.Change, path: str) -> bool:
     return path.endswith((".yaml", ".yml"))
 
 
-def _watch(book: weakref.ref[RuleBook], directory: Path, stop: threading.Event) -> None:
+def _watch(
+    book: weakref.ref[RuleBook], directory: Path, stop: threading.Event, ready: threading.Event
+) -> None:
     try:
         for changes in watchfiles.watch(
             directory,
@@ -256,10 +279,11 @@ def _watch(book: weakref.ref[RuleBook], directory: Path, stop: threading.Event) 
             recursive=False,
             stop_event=stop,
             debounce=200,  # an editor's save is often write + rename: one reload
-            rust_timeout=1000,
+            rust_timeout=500,
             yield_on_timeout=True,  # so a forgotten book is noticed within a second
             raise_interrupt=False,
         ):
+            ready.set()  # the first timeout proves the OS watch is in place
             current = book()
             if current is None:
                 return

@@ -208,7 +208,8 @@ async def test_auto_when_built_in_graphs_and_default_rules_then_publishing_runs_
         deps={"model": OfflineChatModel(), "outbox": tmp_path},
     )
     targets = {gid: registry.description(gid) for gid in registry.ids() if gid != "auto"}
-    registry.provide(router=build_router(RouterSettings(), targets))  # default rules/, no LLM
+    # default rules/ (with their examples), no LLM
+    registry.provide(router=build_router(RouterSettings(watch_rules=False), targets))
     auto = await registry.get("auto")
 
     published = await _events(auto, "请帮我发布一篇关于猫的文章", _thread("zh"))
@@ -216,7 +217,11 @@ async def test_auto_when_built_in_graphs_and_default_rules_then_publishing_runs_
 
     assert (published[0][2]["target"], published[0][2]["source"]) == ("content", "rule:publish-zh")
     assert {ns[0].split(":")[0] for ns, _, _ in published if ns} == {"content"}
-    assert (chatted[0][2]["target"], chatted[0][2]["source"]) == ("chat", "fallback")
+    # The shipped chat examples decide it (the semantic tier); no rule keyword is there.
+    assert (chatted[0][2]["target"], chatted[0][2]["source"]) == (
+        "chat",
+        "semantic:use-multilingual",
+    )
     assert {ns[0].split(":")[0] for ns, _, _ in chatted if ns} == {"chat"}
     state = (await auto.aget_state(_thread("zh"))).values
     assert state["messages"][-1].content.startswith("Published")  # the pipeline ran to the end

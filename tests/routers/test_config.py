@@ -33,18 +33,25 @@ def unknown_target_rule(text: str, context: Mapping[str, Any]) -> RouteDecision 
 
 
 async def test_build_router_when_defaults_then_publishing_goes_to_content_else_chat() -> None:
-    router = build_router(RouterSettings(), TARGETS)
+    router = build_router(RouterSettings(watch_rules=False), TARGETS)
     english = await router.route(RouteRequest(text="Could you publish this to LinkedIn?"))
     chinese = await router.route(RouteRequest(text="请帮我发表这篇文章"))
+    paraphrase = await router.route(RouteRequest(text="a few words on our new menu for my fans"))
     other = await router.route(RouteRequest(text="What's the weather like?"))
+    gibberish = await router.route(RouteRequest(text="x7 k9 q2"))
     assert (english.target, english.source) == ("content", "rule:publish-channel")
     assert english.params == {"channel": "LinkedIn"}
     assert (chinese.target, chinese.source) == ("content", "rule:publish-zh")
-    assert (other.target, other.source) == ("chat", "fallback")
+    # The shipped examples (rules/*.yaml) decide what no keyword names.
+    assert (paraphrase.target, paraphrase.source) == ("content", "semantic:use-multilingual")
+    assert (other.target, other.source) == ("chat", "semantic:use-multilingual")
+    assert (gibberish.target, gibberish.source) == ("chat", "fallback")
     assert router.llm is None
-    # rule_first with no LLM: only the request the rules could not decide says so.
-    assert "LLM tier not configured" in other.reason
+    # rule_first with no LLM: only the request no earlier tier decided says so.
+    assert "semantic tier unsure" in gibberish.reason
+    assert "LLM tier not configured" in gibberish.reason
     assert "LLM tier not configured" not in english.reason
+    assert "LLM tier not configured" not in other.reason
 
 
 def test_build_router_when_fallback_target_unknown_then_config_error() -> None:

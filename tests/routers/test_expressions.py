@@ -177,3 +177,22 @@ def test_compile_when_regex_operators_appear_inside_strings_then_left_alone() ->
 def test_unsafe_expression_when_raised_then_it_is_a_value_error_with_what_and_where() -> None:
     with pytest.raises(ValueError, match=r"attribute access is not allowed \(at column 7"):
         compile_expression("a and b.c")
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "expected"),
+    [
+        (r"text =~~ '\bhi\b'", "oh hi there", True),
+        (r"text =~~ '\bhi\b'", "ohhi", False),
+        (r"text =~ '\d+$'", "42", True),
+        (r"text =~ 'it\'s'", "it's", True),
+        (r"text =~ r'\bx'", "x", True),
+        (r'text =~ "\"q\""', '"q"', True),
+        (r"text =~~ '(?i)\b(was|were)\b'", "When WAS it", True),
+    ],
+)
+def test_regex_when_pattern_has_backslashes_then_it_is_taken_as_written(
+    text: str, subject: str, expected: bool
+) -> None:
+    # As in rule-engine: '\b' is a word boundary, not a backspace; no warning either.
+    assert compile_expression(text).matches({"text": subject}) is expected

@@ -73,7 +73,7 @@ async def test_auto_when_chinese_chat_turn_then_history_keeps_every_decision(
     values = state["values"]
     assert isinstance(values, dict)
     assert [r["target"] for r in values["routes"]] == ["content", "chat"]
-    assert values["routes"][1]["source"] == "fallback"
+    assert values["routes"][1]["source"] == "semantic:use-multilingual"  # rules/90-chat.yaml
 
 
 def test_rules_reload_when_bad_file_then_422_and_old_rules_keep_serving(tmp_path: Path) -> None:
