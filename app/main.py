@@ -80,6 +80,7 @@ def routes() -> list[BaseRoute]:
         Route(thread_run + "/stream", runs.join_stream, methods=["GET"]),
         Route(thread_run + "/cancel", runs.cancel, methods=["POST"]),
         Route("/runs", runs.create_background, methods=["POST"]),
+        Route("/runs/cancel", runs.cancel_many_runs, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),

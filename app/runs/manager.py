@@ -55,6 +55,7 @@ from app.runs.inputs import InputKeys
 from app.runs.lifecycle import EphemeralLifecycle, Lifecycle, MemoryLifecycle, StoredLifecycle
 from app.runs.recent import RecentRuns, RunOutcome
 from app.runs.resolver import AssistantResolver
+from app.runs.thread_watch import ThreadWatch
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
@@ -97,18 +98,25 @@ class RunManager:
         self._ephemeral = EphemeralLifecycle(registry)
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
+        self.thread_watch = ThreadWatch()  # wakes thread streams when a run is scheduled
 
     # -- creation -----------------------------------------------------------
 
     async def create(
-        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
+        self,
+        body: RunCreate,
+        *,
+        thread_id: str | None,
+        ephemeral: bool = False,
+        protocol: bool = False,
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
 
         A stateless run (``thread_id=None``) that is not kept is a ``memory``
         run, or with ``ephemeral`` (for callers that take the result inline via
         ``wait``, such as batch items) an ``ephemeral`` one; see
-        ``app.runs.lifecycle``.
+        ``app.runs.lifecycle``. ``protocol``: started by the thread streaming
+        protocol (``app.runs.sources.protocol_parts``).
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
         await self._input_keys.check(graph_id, body.input)
@@ -139,7 +147,7 @@ class RunManager:
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        handle = RunHandle(run=run, body=body, graph_id=graph_id)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id, protocol=protocol)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle, self._stored)
 
@@ -184,6 +192,8 @@ class RunManager:
         handle.task = asyncio.create_task(
             self._drive(handle, lifecycle, unsubscribe), name=f"run-{run.run_id}"
         )
+        if handle.kind == "stored":
+            self.thread_watch.notify(run.thread_id)
         return run
 
     async def _apply_multitask(
@@ -256,7 +266,11 @@ class RunManager:
         await lifecycle.started(handle, graph)
         await self._emit(handle, lifecycle, "metadata", {"run_id": run.run_id, "attempt": 1})
         graph_run = GraphRun(
-            graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
+            graph=graph,
+            body=body,
+            config=config,
+            keyframe_every=self._keyframe_every,
+            protocol=handle.protocol,
         )
         error: dict[str, Any] | None = None
         status: RunStatus = "success"
@@ -352,6 +366,14 @@ class RunManager:
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles
+
+    def active_run_ids(self, thread_id: str | None = None) -> list[str]:
+        """The runs this process drives that have not ended (on that thread), oldest first."""
+        return [
+            run_id
+            for run_id, handle in self._handles.items()
+            if thread_id is None or handle.run.thread_id == thread_id
+        ]
 
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""
