@@ -16,6 +16,7 @@
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
     ├── EventsExpired               410 events_expired   (asked to resume before the log)
+    │   └── ResumeGap               410 resume_gap       (a thread stream's cursor, likewise)
     └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
 
 Every level is a meaningful ``except`` target. ``to_body`` is the one place an
@@ -39,6 +40,7 @@ __all__ = [
     "MalformedJSON",
     "NotFound",
     "PayloadTooLarge",
+    "ResumeGap",
     "RunCancelled",
     "RunConflict",
     "RunNotFound",
@@ -68,6 +70,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     EVENTS_EXPIRED = "events_expired"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    RESUME_GAP = "resume_gap"
 
 
 class SwitchyardError(Exception):
@@ -146,6 +149,10 @@ class RunCancelled(SwitchyardError):
 class EventsExpired(SwitchyardError):
     status_code = 410
     code = ErrorCode.EVENTS_EXPIRED
+
+
+class ResumeGap(EventsExpired):
+    code = ErrorCode.RESUME_GAP
 
 
 class BackendUnavailable(SwitchyardError):

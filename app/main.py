@@ -23,7 +23,17 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app.coordinator import LocalCoordinator
-from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
+from app.endpoints import (
+    assistants,
+    batch,
+    playground,
+    rules,
+    runs,
+    system,
+    thread_stream,
+    threads,
+    ws,
+)
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
@@ -70,6 +80,10 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/state/{checkpoint_id}", threads.get_state, methods=["GET"]),
         Route("/threads/{thread_id}/history", threads.history, methods=["GET", "POST"]),
         Route("/threads/{thread_id}/copy", threads.copy, methods=["POST"]),
+        Route("/threads/{thread_id}/stream", thread_stream.join, methods=["GET"]),
+        Route("/threads/{thread_id}/commands", thread_stream.commands, methods=["POST"]),
+        Route("/threads/{thread_id}/stream/events", thread_stream.stream_events, methods=["POST"]),
+        WebSocketRoute("/threads/{thread_id}/stream/events", thread_stream.stream_events_ws),
         Route("/threads/{thread_id}/runs", runs.list_runs, methods=["GET"]),
         Route("/threads/{thread_id}/runs", runs.create_background, methods=["POST"]),
         Route("/threads/{thread_id}/runs/stream", runs.create_stream, methods=["POST"]),
