@@ -9,7 +9,9 @@ protocol has is in its log:
   the id). On a thread paused at an interrupt it *resumes* with the input as
   the answer, as LangGraph Server does (``RemoteGraph`` sends
   ``Command(resume=...)`` that way), unless the client forks from a
-  checkpoint (``config.configurable.checkpoint_id``).
+  checkpoint (``config.configurable.checkpoint_id``). Whether the thread is
+  paused is known once its current runs have ended, so on a busy thread
+  ``run.start`` answers after they have.
 * ``input.respond`` answers pending interrupts by id
   (``Command(resume={interrupt_id: response})``, with ``update``/``goto``);
   an id that is not pending is ``no_such_interrupt``.
@@ -142,9 +144,18 @@ async def _check_checkpoint(services: Services, thread_id: str, checkpoint_id: s
         )
 
 
+async def _settled(services: Services, thread_id: str) -> Thread | None:
+    """The thread once the runs it has now have ended: only then does it say
+    whether it is paused at an interrupt (a client hears of the interrupt
+    while its run is still ending)."""
+    for run_id in services.runs.active_run_ids(thread_id):
+        await services.runs.wait(run_id)
+    return await services.storage.threads.get(thread_id)
+
+
 async def start(services: Services, thread_id: str, params: Any) -> dict[str, Any]:
     p: RunStartParams = parse(RunStartParams, params)
-    thread = await services.storage.threads.get(thread_id)
+    thread = await _settled(services, thread_id)
     fork_from = ((p.config or {}).get("configurable") or {}).get("checkpoint_id")
     forking = isinstance(fork_from, str) and bool(fork_from)
     if isinstance(fork_from, str) and fork_from:
@@ -182,6 +193,8 @@ async def respond(services: Services, thread_id: str, params: Any) -> dict[str, 
     if thread is None:
         raise CommandFailed("no_such_run", f"thread {thread_id} does not exist", 404)
     pending = _pending(thread)
+    if any(a.interrupt_id not in pending for a in answers):
+        pending = _pending(await _settled(services, thread_id))
     unknown = [a.interrupt_id for a in answers if a.interrupt_id not in pending]
     if unknown:
         raise CommandFailed(
