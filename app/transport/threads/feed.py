@@ -11,9 +11,9 @@ frames nothing: each item is a run's log event with its thread cursor
 Where it starts (``since``, the client's cursor):
 
 * ``None``: at the thread's current run (its oldest pending or running
-  one), or else its latest run; that run is replayed from its start, then
-  the feed follows. A client that opens a stream just after ``run.start``
-  gets the whole run, however fast it was.
+  one), or else its latest run; that run is replayed from its start (or its
+  oldest retained event), then the feed follows. A client that opens a
+  stream just after ``run.start`` gets the whole run, however fast it was.
 * ``0``: every retained event of the thread (runs whose logs have expired
   are left out: there is nothing to replay).
 * a seq: runs that may hold events at or after it. Each run is still read
@@ -85,7 +85,8 @@ async def _run_events(log: EventLog, run: Run, since: int | None) -> AsyncIterat
 
     try:
         try:
-            async for batch in resume(log, run.run_id):
+            # Without a cursor the client has nothing: whatever is retained.
+            async for batch in resume(log, run.run_id, from_oldest=since is None):
                 if batch:
                     yield items(batch)
         except EventsExpired:
