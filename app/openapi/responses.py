@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from routers.rules import ReloadResult
+from routers.rulebook import ReloadResult
 
 __all__ = [
     "Assistant",
