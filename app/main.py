@@ -82,6 +82,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs", runs.create_background, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
+        Route("/rules", rules.list_rules, methods=["GET"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
