@@ -106,6 +106,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/cancel", runs.cancel_many_runs, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
+        Route("/rules", rules.list_rules, methods=["GET"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),

@@ -1,4 +1,4 @@
-"""The router's admin surface: reload rules without a restart."""
+"""The router's admin surface: what rules are loaded, and reload them without a restart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,14 @@ from app.auth.access import authorize
 from app.endpoints.http import JSONResponse
 from app.errors import NotFound
 from app.services import services_of
+
+
+async def list_rules(request: Request) -> Response:
+    """The loaded rules with their hit counts, examples per target, and the last reload."""
+    services = services_of(request)
+    if services.router is None:
+        raise NotFound("no router is configured (the 'auto' graph is not registered)")
+    return JSONResponse(services.router.rules.report().model_dump())
 
 
 async def reload_rules(request: Request) -> Response:
