@@ -29,3 +29,6 @@ CREATE INDEX IF NOT EXISTS thread_turns_expires_at ON thread_turns (expires_at);
 
 -- Runs that still have to end: what crash recovery scans.
 CREATE INDEX IF NOT EXISTS runs_active ON runs (created_at) WHERE status IN ('pending', 'running');
+
+-- 1, plus one each time the run was taken over after its worker died.
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS attempt INTEGER NOT NULL DEFAULT 1;
