@@ -6,6 +6,7 @@ Every instance that shares one Postgres and one Redis shares one coordinator::
                       old claim's lease ran out: one statement, one winner (the row
                       lock orders claimers), whether the run was never claimed or
                       its claimer died
+    thread_lock(t)    a Redis lock (redis-py's: SET NX PX, released by token)
     thread_turn(t,r)  a thread_turns row at the run's creation position (runs.seq);
                       the lowest position of the thread holds the turn. Waiters
                       re-check when a "turn moved" signal arrives, and every
@@ -39,6 +40,7 @@ from typing import Any
 from psycopg.rows import DictRow
 
 from app.coordinator.base import CancelAction, CancelCallback
+from app.coordinator.local import LocalCoordinator
 from app.coordinator.signals import Signals
 from app.redis_client import SharedRedis
 from app.store.postgres import Pool
@@ -120,6 +122,9 @@ class DistributedCoordinator:
         self._renew_every_s = lease_s / 3
         self._poll_s = poll_s if poll_s is not None else self._renew_every_s
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._redis = redis
+        self._local_locks = LocalCoordinator(max_concurrency=1)  # only its thread locks
+        self._lock_timeout_s = 60.0
         self._claims: set[str] = set()  # held here: renewed by the lease loop
         self._turns: set[str] = set()  # run ids whose turn rows are held here
         self._turn_waiters: dict[str, set[asyncio.Future[None]]] = {}
@@ -221,6 +226,19 @@ class DistributedCoordinator:
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         return self._slots
+
+    @asynccontextmanager
+    async def thread_lock(self, thread_id: str) -> AsyncIterator[None]:
+        # Callers here queue on a local lock first: one of them at a time asks Redis.
+        async with self._local_locks.thread_lock(thread_id):
+            lock = self._redis.client.lock(
+                f"{self._redis.prefix}lock:{{{thread_id}}}",
+                timeout=self._lock_timeout_s,  # a dead holder's lock frees itself
+                sleep=0.005,
+                blocking_timeout=self._lock_timeout_s,
+            )
+            async with lock:
+                yield
 
     async def claim(self, run_id: str) -> bool:
         won = bool(await self._rows(_CLAIM, (run_id, self._instance_id, self._lease_s)))
