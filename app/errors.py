@@ -15,6 +15,7 @@
     │   └── ThreadExists            409 thread_exists
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
+    ├── WorkerDied                  --- worker_died      (its instance died; recovery=fail)
     ├── EventsExpired               410 events_expired   (asked to resume before the log)
     └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
 
@@ -46,6 +47,7 @@ __all__ = [
     "SwitchyardError",
     "ThreadExists",
     "ThreadNotFound",
+    "WorkerDied",
     "error_body",
 ]
 
@@ -68,6 +70,7 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     EVENTS_EXPIRED = "events_expired"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    WORKER_DIED = "worker_died"
 
 
 class SwitchyardError(Exception):
@@ -141,6 +144,12 @@ class RunTimeout(SwitchyardError):
 
 class RunCancelled(SwitchyardError):
     code = ErrorCode.CANCELLED
+
+
+class WorkerDied(SwitchyardError):
+    """The instance executing a run died and the run was not resumed."""
+
+    code = ErrorCode.WORKER_DIED
 
 
 class EventsExpired(SwitchyardError):

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from app.coordinator import LocalCoordinator
+from app.coordinator import Coordinator, LocalCoordinator
 from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
@@ -31,7 +31,7 @@ from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
-from app.store import open_storage
+from app.store import Storage, open_storage
 from app.transport.sse_response import OpenStreams
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
@@ -153,6 +153,24 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
         yield shared
 
 
+async def _coordinator(
+    settings: Settings, storage: Storage, redis: SharedRedis | None
+) -> Coordinator:
+    """Distributed when runs are shared (Postgres storage and Redis), else in-process."""
+    if storage.postgres is None or redis is None:
+        return LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+    from app.coordinator.distributed import DistributedCoordinator
+
+    coordinator = DistributedCoordinator(
+        pool=storage.postgres.pool,
+        redis=redis,
+        max_concurrency=settings.runs.max_concurrency,
+        lease_s=settings.runs.lease_s,
+    )
+    await coordinator.start()
+    return coordinator
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -180,7 +198,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events = make_event_log(settings.events, redis)
             resolver = AssistantResolver(registry)
             streams = OpenStreams()
-            coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+            coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,
@@ -208,11 +226,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             interpreter_threshold = gc.get_threshold()  # given back on the way out
             gc.set_threshold(settings.gc_threshold, *interpreter_threshold[1:])
             stream_watch = asyncio.create_task(streams.watch(), name="sse-watch")
+            # Runs a dead predecessor (or, distributed, a dead peer) left behind.
+            adopted = await manager.recover()
+            if adopted:
+                log.warning("took over %d runs left behind: %s", len(adopted), adopted)
+            recovery = (
+                asyncio.create_task(manager.recover_forever(settings.runs.lease_s / 2))
+                if not isinstance(coordinator, LocalCoordinator)
+                else None
+            )
             try:
                 yield
             finally:
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
+                if recovery is not None:
+                    recovery.cancel()
                 await manager.shutdown()
                 await coordinator.close()
                 if hybrid_router is not None:
