@@ -46,6 +46,7 @@ from typing import Any
 from app import serde
 from app.coordinator import CancelAction, Coordinator
 from app.errors import (
+    EventsExpired,
     InvalidInput,
     RunCancelled,
     RunConflict,
@@ -454,12 +455,34 @@ class RunManager:
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """The outcome once the run ends; None if this process no longer tracks it
-        (a finished stateless run is tracked while it is remembered)."""
+        (a finished stateless run is tracked while it is remembered). A stored
+        run executing on another instance is waited for through its event log,
+        which ends when the run does; its outcome is then only known when it
+        failed (else None: the caller reads the thread)."""
         handle = self._handles.get(run_id)
         if handle is None:
-            return self._recent.outcome(run_id)
+            remembered = self._recent.outcome(run_id)
+            if remembered is not None:
+                return remembered
+            return await self._wait_elsewhere(run_id)
         await handle.ended()
         return handle.outcome
+
+    async def _wait_elsewhere(self, run_id: str) -> RunOutcome | None:
+        run = await self._storage.runs.get(run_id)
+        if run is None or run.status not in ("pending", "running"):
+            return None
+        error: Any = None
+        try:
+            async for event in self._events.read(run_id, from_oldest=True):
+                if event.event == "error":
+                    error = serde.loads(event.data)
+        except (RunNotFound, EventsExpired):
+            return None  # no log to follow: the record is all there is
+        ended = await self._storage.runs.get(run_id)
+        if error is None or ended is None:
+            return None
+        return RunOutcome(status=ended.status, error=error)
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles

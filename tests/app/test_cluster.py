@@ -94,6 +94,28 @@ def test_stream_when_run_created_on_a_then_followed_on_b_and_resumed_on_c_exactl
     assert resumed == on_b[2:]  # no gap, no duplicate
 
 
+def test_join_when_run_executes_on_a_then_b_answers_once_it_ended(
+    instances: tuple[str, str, str], tmp_path: Path
+) -> None:
+    a, b, _ = instances
+    gate = tmp_path / "gate"
+    with httpx.Client(base_url=a, timeout=30) as on_a:
+        thread_id, run_id = start_gated_run(on_a, gate)
+    joined: list[Any] = []
+
+    def join() -> None:
+        with httpx.Client(base_url=b, timeout=60) as on_b:
+            joined.append(on_b.get(f"/threads/{thread_id}/runs/{run_id}/join").json())
+
+    waiter = threading.Thread(target=join, daemon=True)
+    waiter.start()
+    waiter.join(1.0)  # B must still be waiting: the run cannot end before the gate opens
+    assert waiter.is_alive()
+    gate.touch()
+    waiter.join(60)
+    assert joined == [{"gate": str(gate), "steps": ["first", "second", "third"]}]
+
+
 def test_cancel_when_sent_to_b_then_run_executing_on_a_stops(
     instances: tuple[str, str, str],
 ) -> None:
