@@ -8,6 +8,7 @@ Redis key prefix, as instances behind a plain proxy would. Leases are short
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +16,19 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 import pytest
+import redis
 
 from tests.app.test_recovery import start_gated_run, until
 from tests.conftest import TEST_GRAPHS
 from tests.support.process import spawn_server
 
 Event = tuple[str, str, Any]  # (id, event, data)
+
+
+# The cluster's connections carry this name, so a test can drop exactly them.
+NAME = f"sy-cluster-{secrets.token_hex(4)}"
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +40,9 @@ def cluster_env(
         "SWITCHYARD_DATA_DIR": str(tmp_path_factory.mktemp("cluster")),
         "SWITCHYARD_GRAPHS": str(TEST_GRAPHS),
         "SWITCHYARD_STORAGE_BACKEND": "postgres",
-        "SWITCHYARD_POSTGRES_URL": postgres_url,
+        "SWITCHYARD_POSTGRES_URL": f"{postgres_url}&application_name={NAME}",
         "SWITCHYARD_POSTGRES_POOL_MAX": "10",
-        "SWITCHYARD_REDIS_URL": redis_url,
+        "SWITCHYARD_REDIS_URL": f"{redis_url}?client_name={NAME}",
         "SWITCHYARD_REDIS_PREFIX": f"{prefix}cluster:",
         "SWITCHYARD_RUNS_LEASE_S": "2",
     }
@@ -228,6 +235,51 @@ def test_kill_when_executing_instance_dies_then_run_continues_elsewhere_from_che
     assert state["values"]["steps"] == ["first", "second", "third"]  # as uninterrupted
     assert (run["status"], run["attempt"]) == ("success", 2)
     assert thread["status"] == "idle"
+
+
+def test_connections_when_postgres_and_redis_drop_them_mid_run_then_streams_and_runs_go_on(
+    instances: tuple[str, str, str],
+    postgres_url: str,
+    redis_target: tuple[str, str],
+    tmp_path: Path,
+) -> None:
+    a, b, _ = instances
+    gate = tmp_path / "gate"
+    with httpx.Client(base_url=a, timeout=30) as on_a:
+        thread_id, run_id = start_gated_run(on_a, gate)
+    path = f"/threads/{thread_id}/runs/{run_id}/stream"
+    seen: list[Event] = []
+    for event in follow(b, path):
+        seen.append(event)
+        if len(seen) == 2:  # mid-run, mid-stream: what a restart or failover does
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                dropped_pg = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (NAME,),
+                ).fetchone()
+            admin_redis = redis.Redis.from_url(redis_target[0])
+            dropped_redis = sum(
+                admin_redis.client_kill_filter(_id=client["id"])
+                for client in admin_redis.client_list()
+                if client["name"] == NAME
+            )
+            admin_redis.close()
+            gate.touch()
+    assert dropped_pg is not None
+    assert dropped_pg[0] > 0
+    assert dropped_redis > 0
+    assert seen[-1][1] == "end"
+    assert "error" not in [name for _, name, _ in seen]
+    ids = [event_id for event_id, _, _ in seen]
+    assert len(set(ids)) == len(ids)
+    with httpx.Client(base_url=b, timeout=30) as on_b:
+        run = on_b.get(f"/threads/{thread_id}/runs/{run_id}").json()
+        state = on_b.get(f"/threads/{thread_id}/state").json()
+        again = on_b.post("/runs/wait", json={"assistant_id": "steps", "input": {}}).json()
+    assert run["status"] == "success"
+    assert state["values"]["steps"] == ["first", "second", "third"]
+    assert again == {"steps": ["one", "two", "three"]}  # the servers keep serving
 
 
 def test_serve_when_two_workers_on_shared_state_then_both_serve_one_port(
