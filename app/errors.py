@@ -18,6 +18,7 @@
     │   └── ThreadExists            409 thread_exists
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
+    ├── WorkerDied                  --- worker_died      (its instance died; recovery=fail)
     ├── EventsExpired               410 events_expired   (asked to resume before the log)
     │   └── ResumeGap               410 resume_gap       (a thread stream's cursor, likewise)
     └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
@@ -57,6 +58,7 @@ __all__ = [
     "ThreadNotFound",
     "TooManyRuns",
     "Unauthorized",
+    "WorkerDied",
     "error_body",
 ]
 
@@ -83,6 +85,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     TOO_MANY_RUNS = "too_many_runs"
     RESUME_GAP = "resume_gap"
+    WORKER_DIED = "worker_died"
 
 
 WWW_AUTHENTICATE = 'Bearer realm="switchyard"'
@@ -199,6 +202,12 @@ class RunTimeout(SwitchyardError):
 
 class RunCancelled(SwitchyardError):
     code = ErrorCode.CANCELLED
+
+
+class WorkerDied(SwitchyardError):
+    """The instance executing a run died and the run was not resumed."""
+
+    code = ErrorCode.WORKER_DIED
 
 
 class EventsExpired(SwitchyardError):

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from app.auth.gate import AuthGate, build_gate
 from app.auth.log_redaction import redact_access_log
 from app.auth.middleware import AuthMiddleware
-from app.coordinator import LocalCoordinator
+from app.coordinator import Coordinator, LocalCoordinator
 from app.endpoints import (
     assistants,
     batch,
@@ -48,7 +48,7 @@ from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
-from app.store import open_storage
+from app.store import Storage, open_storage
 from app.transport.sse_response import OpenStreams
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
@@ -204,6 +204,24 @@ def _log_auth(gate: AuthGate) -> None:
         )
 
 
+async def _coordinator(
+    settings: Settings, storage: Storage, redis: SharedRedis | None
+) -> Coordinator:
+    """Distributed when runs are shared (Postgres storage and Redis), else in-process."""
+    if storage.postgres is None or redis is None:
+        return LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+    from app.coordinator.distributed import DistributedCoordinator
+
+    coordinator = DistributedCoordinator(
+        pool=storage.postgres.pool,
+        redis=redis,
+        max_concurrency=settings.runs.max_concurrency,
+        lease_s=settings.runs.lease_s,
+    )
+    await coordinator.start()
+    return coordinator
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     # Built before serving: a broken auth.py or key stops startup, like a graph.
@@ -235,7 +253,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events = make_event_log(settings.events, redis)
             resolver = AssistantResolver(registry)
             streams = OpenStreams()
-            coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+            coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,
@@ -263,11 +281,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
             interpreter_threshold = gc.get_threshold()  # given back on the way out
             gc.set_threshold(settings.gc_threshold, *interpreter_threshold[1:])
             stream_watch = asyncio.create_task(streams.watch(), name="sse-watch")
+            # Runs a dead predecessor (or, distributed, a dead peer) left behind.
+            adopted = await manager.recover()
+            if adopted:
+                log.warning("took over %d runs left behind: %s", len(adopted), adopted)
+            recovery = (
+                asyncio.create_task(manager.recover_forever(settings.runs.lease_s / 2))
+                if not isinstance(coordinator, LocalCoordinator)
+                else None
+            )
             try:
                 yield
             finally:
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
+                if recovery is not None:
+                    recovery.cancel()
                 await manager.shutdown()
                 await coordinator.close()
                 await gate.aclose()

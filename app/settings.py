@@ -76,6 +76,15 @@ class RunSettings(BaseModel):
     recent_outputs: int = Field(
         1_000, ge=0, description="Of those, how many keep their output for /join."
     )
+    recovery: Literal["resume", "fail"] = Field(
+        "resume",
+        description="A run whose worker died: resume it from its last checkpoint, or fail it.",
+    )
+    lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="A run whose instance stops renewing its lease this long is taken over.",
+    )
 
 
 class EventLogSettings(BaseModel):

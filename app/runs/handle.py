@@ -29,6 +29,7 @@ class RunHandle:
     start_checkpoint_id: str | None = None
     cancel_action: str | None = None
     status_stored: bool = False  # a stored run's terminal status is written already
+    attempt: int = 1  # more when the run was taken over after its worker died
     # What a ``memory`` run's record would say (stored runs keep it in storage).
     status: RunStatus = "pending"
     updated_at: datetime | None = None

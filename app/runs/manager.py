@@ -19,6 +19,12 @@ instances Postgres claims and Redis signals; this module is the same either way.
 * Every run ends with exactly one terminal status (success, error, timeout,
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
+* A stored run is claimed (``coordinator.claim``) before its record exists
+  and released when it ends. A run left pending or running by an instance
+  that died is claimable again: ``recover`` adopts it, and either resumes it
+  from its thread's last checkpoint with ``attempt + 1`` or fails it
+  (``RunSettings.recovery``). Embedded, that happens at startup; distributed,
+  every instance also looks every ``lease_s / 2``.
 
 What a run keeps (stored, memory, ephemeral) is decided once, from the request
 alone, by ``app.runs.lifecycle``: the same body gets the same lifecycle over
@@ -40,6 +46,7 @@ from typing import Any
 from app import serde
 from app.coordinator import CancelAction, Coordinator
 from app.errors import (
+    EventsExpired,
     InvalidInput,
     RunCancelled,
     RunConflict,
@@ -47,6 +54,7 @@ from app.errors import (
     RunTimeout,
     ThreadExists,
     ThreadNotFound,
+    WorkerDied,
     error_body,
 )
 from app.events import Event, EventLog
@@ -144,19 +152,29 @@ class RunManager:
                 run.kwargs = body.model_dump(mode="json", exclude_none=True)
             handle = RunHandle(run=run, body=body, graph_id=graph_id, kind=lifecycle.kind)
             return await self._schedule(handle, lifecycle)
-        thread_id, active = await self._thread_for(
-            thread_id, body, graph_id, assistant_id, filters, thread_metadata
+        # One creation per thread at a time, across instances: the multitask
+        # check and the record it decides about are one step ("reject" has one winner).
+        lock = (
+            self._coordinator.thread_lock(thread_id)
+            if thread_id is not None
+            else contextlib.nullcontext()
         )
-        restart_from = await self._apply_multitask(thread_id, body, active)
-        run = Run(
-            run_id=str(uuid.uuid4()),
-            thread_id=thread_id,
-            assistant_id=assistant_id,
-            metadata=self._run_metadata(graph_id, body),
-            multitask_strategy=body.multitask_strategy,
-            kwargs=body.model_dump(mode="json", exclude_none=True),
-        )
-        await self._storage.runs.create(run)
+        async with lock:
+            thread_id, active = await self._thread_for(
+                thread_id, body, graph_id, assistant_id, filters, thread_metadata
+            )
+            restart_from = await self._apply_multitask(thread_id, body, active)
+            run = Run(
+                run_id=str(uuid.uuid4()),
+                thread_id=thread_id,
+                assistant_id=assistant_id,
+                metadata=self._run_metadata(graph_id, body),
+                multitask_strategy=body.multitask_strategy,
+                kwargs=body.model_dump(mode="json", exclude_none=True),
+            )
+            # Claimed before it exists: recovery never sees it active and unclaimed.
+            await self._coordinator.claim(run.run_id)
+            await self._storage.runs.create(run)
         handle = RunHandle(run=run, body=body, graph_id=graph_id, protocol=protocol)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle, self._stored)
@@ -234,6 +252,10 @@ class RunManager:
         action: CancelAction = "rollback" if body.multitask_strategy == "rollback" else "interrupt"
         for handle in handles:
             await self._cancel_handle(handle, action=action, wait=True)
+        for elsewhere in [r for r in active if r.run_id not in self._handles]:
+            # Executing on another instance: the signal goes there, and the new
+            # run's turn comes only once that run has ended.
+            await self._coordinator.cancel(elsewhere.run_id, action)
         return restart_from if action == "rollback" else None
 
     # -- execution ----------------------------------------------------------
@@ -269,7 +291,17 @@ class RunManager:
             outcome = RunOutcome(status="error", error=error_body(exc))
         finally:
             unsubscribe()
-            await self._finish(handle, lifecycle, outcome)
+            try:
+                await self._finish(handle, lifecycle, outcome)
+            finally:
+                if lifecycle is self._stored:
+                    await self._release(run.run_id)
+
+    async def _release(self, run_id: str) -> None:
+        try:
+            await self._coordinator.release(run_id)
+        except Exception:  # its lease runs out instead; recovery finds the run ended
+            log.exception("could not release the claim of run %s", run_id)
 
     async def _execute(self, handle: RunHandle, lifecycle: Lifecycle) -> RunOutcome:
         run, body = handle.run, handle.body
@@ -286,7 +318,8 @@ class RunManager:
             checkpoint_id=handle.start_checkpoint_id,
         )
         await lifecycle.started(handle, graph)
-        await self._emit(handle, lifecycle, "metadata", {"run_id": run.run_id, "attempt": 1})
+        metadata = {"run_id": run.run_id, "attempt": handle.attempt}
+        await self._emit(handle, lifecycle, "metadata", metadata)
         graph_run = GraphRun(
             graph=graph,
             body=body,
@@ -355,6 +388,85 @@ class RunManager:
         """``find`` for callers that know only the run id (the WebSocket)."""
         return self._memory_run(None, run_id) or await self._storage.runs.get(run_id)
 
+    # -- recovery -----------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """Adopt the active runs nobody executes (their instance died, or this
+        process before it restarted); returns their ids."""
+        active = [r for r in await self._storage.runs.all_active() if r.run_id not in self._handles]
+        if not active:
+            return []
+        orphans = set(await self._coordinator.claimable([r.run_id for r in active]))
+        adopted: list[str] = []
+        for run in active:  # oldest first: a thread's runs queue in creation order
+            if run.run_id not in orphans or not await self._coordinator.claim(run.run_id):
+                continue
+            fresh = await self._storage.runs.get(run.run_id)
+            if fresh is None or fresh.status not in ("pending", "running"):
+                await self._release(run.run_id)  # it ended while we looked
+                continue
+            try:
+                await self._adopt(fresh)
+            except Exception:
+                log.exception("could not take over run %s", run.run_id)
+                await self._release(run.run_id)
+                continue
+            adopted.append(run.run_id)
+        return adopted
+
+    async def recover_forever(self, every_s: float) -> None:
+        """``recover`` on a fixed cadence, for as long as the server runs."""
+        while True:
+            await asyncio.sleep(every_s)  # the cadence of the scan, not a wait for state
+            try:
+                adopted = await self.recover()
+            except Exception:
+                log.exception("crash recovery scan failed; next one in %.1f s", every_s)
+                continue
+            if adopted:
+                log.warning("took over %d runs of a dead instance: %s", len(adopted), adopted)
+
+    async def _adopt(self, run: Run) -> None:
+        graph_id, _ = self._assistants.resolve(run.assistant_id)
+        body = RunCreate.model_validate(run.kwargs)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id)
+        if run.status == "running":  # it had started: some of it may be done
+            handle.attempt = run.attempt + 1
+            if self._settings.recovery == "fail":
+                await self._fail_orphan(handle)
+                return
+            if await self._saved_progress(run):
+                # Continue from the thread's last checkpoint: LangGraph runs
+                # the pending tasks of the step it stopped in.
+                fresh_start = dict.fromkeys(("input", "command", "checkpoint_id", "checkpoint"))
+                handle.body = body.model_copy(update=fresh_start)
+            handle.run = await self._storage.runs.set_status(
+                run.run_id, "pending", attempt=handle.attempt
+            )
+        log.warning("taking over run %s (attempt %d)", run.run_id, handle.attempt)
+        await self._schedule(handle, self._stored)
+
+    async def _saved_progress(self, run: Run) -> bool:
+        """Whether the thread's latest checkpoint was written by this run."""
+        config: Any = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
+        saved = await self._storage.checkpointer.aget_tuple(config)
+        return saved is not None and saved.metadata.get("run_id") == run.run_id
+
+    async def _fail_orphan(self, handle: RunHandle) -> None:
+        """``recovery = "fail"``: the run ends with an error that says why."""
+        run = handle.run
+        died = WorkerDied(
+            f"the instance executing run {run.run_id} stopped (attempt {handle.attempt - 1});"
+            " SWITCHYARD_RUNS_RECOVERY=fail leaves it failed"
+        )
+        await self._events.open(run.run_id)
+        await self._storage.runs.set_status(run.run_id, "error", attempt=handle.attempt)
+        await self._storage.threads.update(run.thread_id, status="error")
+        await self._events.append(run.run_id, "error", serde.dumps(error_body(died)))
+        await self._events.append(run.run_id, "end", serde.dumps(None))
+        await self._events.close(run.run_id)
+        await self._release(run.run_id)
+
     # -- control ------------------------------------------------------------
 
     async def cancel(
@@ -379,12 +491,34 @@ class RunManager:
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """The outcome once the run ends; None if this process no longer tracks it
-        (a finished stateless run is tracked while it is remembered)."""
+        (a finished stateless run is tracked while it is remembered). A stored
+        run executing on another instance is waited for through its event log,
+        which ends when the run does; its outcome is then only known when it
+        failed (else None: the caller reads the thread)."""
         handle = self._handles.get(run_id)
         if handle is None:
-            return self._recent.outcome(run_id)
+            remembered = self._recent.outcome(run_id)
+            if remembered is not None:
+                return remembered
+            return await self._wait_elsewhere(run_id)
         await handle.ended()
         return handle.outcome
+
+    async def _wait_elsewhere(self, run_id: str) -> RunOutcome | None:
+        run = await self._storage.runs.get(run_id)
+        if run is None or run.status not in ("pending", "running"):
+            return None
+        error: Any = None
+        try:
+            async for event in self._events.read(run_id, from_oldest=True):
+                if event.event == "error":
+                    error = serde.loads(event.data)
+        except (RunNotFound, EventsExpired):
+            return None  # no log to follow: the record is all there is
+        ended = await self._storage.runs.get(run_id)
+        if error is None or ended is None:
+            return None
+        return RunOutcome(status=ended.status, error=error)
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles
