@@ -23,8 +23,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app.coordinator import LocalCoordinator
-from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
-from app.endpoints.http import JSONResponse
+from app.endpoints import assistants, batch, openapi, playground, rules, runs, system, threads, ws
+from app.endpoints.http import JSONResponse, http_error_response
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
 from app.runs.manager import RunManager
@@ -53,6 +53,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/ok", system.ok, methods=["GET"]),
         Route("/info", system.info, methods=["GET"]),
+        Route("/openapi.json", openapi.document, methods=["GET"]),
         Route("/assistants/search", assistants.search, methods=["POST"]),
         Route("/assistants/count", assistants.count, methods=["POST"]),
         Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
@@ -98,12 +99,7 @@ async def _switchyard_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail
-    if exc.status_code == 404:
-        detail = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return http_error_response(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

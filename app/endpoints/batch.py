@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import serde
-from app.endpoints.http import JSONResponse, read_json
+from app.endpoints.http import NO_BODY, JSONResponse, read_json
 from app.errors import InvalidInput
 from app.events import Event
 from app.runs.batch import Batch, BatchRunner, parse_batch, summary
@@ -31,7 +31,7 @@ __all__ = ["create", "stream", "wait"]
 async def _batch(request: Request, *, options: bool = True) -> tuple[Services, Batch]:
     services = services_of(request)
     data = await read_json(request, max_bytes=services.settings.runs.max_body_bytes)
-    if data is None:
+    if data is NO_BODY:
         raise InvalidInput("batch body is missing; send an array of run bodies")
     return services, parse_batch(data, services.settings.runs, options=options)
 

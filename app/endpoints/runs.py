@@ -177,8 +177,10 @@ async def join_stream(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     services = services_of(request)
-    run = await _run(services, request)
     action = request.query_params.get("action", "interrupt")
+    if action not in ("interrupt", "rollback"):  # refused even when the run has ended
+        raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")
+    run = await _run(services, request)
     wait = query_bool(request, "wait")
     await services.runs.cancel(run.thread_id, run.run_id, action=action, wait=wait)
     return Response(status_code=202 if not wait else 204)
