@@ -132,9 +132,7 @@ class RunConfig(Strict):
     recursion_limit: int = Field(25, ge=1)
     configurable: Annotated[dict[str, Any], AfterValidator(_route_strategy)] = Field(
         default_factory=dict,
-        json_schema_extra={
-            "properties": {"route_strategy": {"type": "string", "enum": list(STRATEGIES)}}
-        },
+        json_schema_extra={"properties": {"route_strategy": {"enum": [*STRATEGIES, None]}}},
     )
     metadata: dict[str, Any] | None = None
     run_name: str | None = None

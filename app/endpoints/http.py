@@ -56,15 +56,12 @@ class JSONResponse(Response):
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves on this path (Starlette's own 405 names
-    only those of the first route that matched the path)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        if isinstance(route, Route) and route.methods:
-            match, _ = route.matches(request.scope)
-            if match is not Match.NONE:
-                methods |= route.methods
-    return sorted(methods)
+    """The methods served on this path: those of every route written like the
+    first route whose path matches (Starlette's own 405 names only that one's,
+    and ``/assistants/search`` also fits ``/assistants/{assistant_id}``)."""
+    routes = [r for r in request.app.routes if isinstance(r, Route) and r.methods]
+    template = next((r.path for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    return sorted({m for r in routes if r.path == template for m in r.methods or ()})
 
 
 def http_error_response(request: Request, exc: HTTPException) -> Response:
