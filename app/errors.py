@@ -5,6 +5,9 @@
     │   ├── MalformedJSON           400 malformed_json
     │   └── InputSchemaMismatch     422 input_schema     (input does not fit the graph)
     ├── PayloadTooLarge             413 payload_too_large
+    ├── Unauthorized                401 unauthorized     (no or bad credentials)
+    ├── AccessDenied                403 forbidden        (an auth handler refused; or its status)
+    ├── TooManyRuns                 429 too_many_runs    (the user's concurrent-run limit)
     ├── NotFound                    404 not_found
     │   ├── AssistantNotFound       404 assistant_not_found
     │   ├── ThreadNotFound          404 thread_not_found
@@ -18,16 +21,20 @@
     ├── EventsExpired               410 events_expired   (asked to resume before the log)
     └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
 
-Every level is a meaningful ``except`` target. ``to_body`` is the one place an
-error becomes the JSON that both HTTP responses and SSE ``error`` events carry.
+Every level is a meaningful ``except`` target. ``http_status`` and ``headers``
+are what an HTTP response carries (``WWW-Authenticate``, ``Retry-After``).
+``to_body`` is the one place an error becomes the JSON that both HTTP
+responses and SSE ``error`` events carry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccessDenied",
     "AssistantNotFound",
     "BackendUnavailable",
     "CheckpointNotFound",
@@ -46,6 +53,8 @@ __all__ = [
     "SwitchyardError",
     "ThreadExists",
     "ThreadNotFound",
+    "TooManyRuns",
+    "Unauthorized",
     "error_body",
 ]
 
@@ -68,15 +77,26 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelled"
     EVENTS_EXPIRED = "events_expired"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    TOO_MANY_RUNS = "too_many_runs"
+
+
+WWW_AUTHENTICATE = 'Bearer realm="switchyard"'
 
 
 class SwitchyardError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = dict(headers) if headers else None
+
+    @property
+    def http_status(self) -> int:
+        return self.status_code
 
     def to_body(self) -> dict[str, Any]:
         return {"detail": self.message, "code": self.code.value}
@@ -99,6 +119,41 @@ class InputSchemaMismatch(InvalidInput):
 class PayloadTooLarge(SwitchyardError):
     status_code = 413
     code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class Unauthorized(SwitchyardError):
+    status_code = 401
+    code = ErrorCode.UNAUTHORIZED
+
+    def __init__(self, message: str, *, headers: Mapping[str, str] | None = None) -> None:
+        # RFC 7235: a 401 names the scheme that would work.
+        super().__init__(message, headers=headers or {"WWW-Authenticate": WWW_AUTHENTICATE})
+
+
+class AccessDenied(SwitchyardError):
+    """An authorization handler said no: 403, or the status its exception named."""
+
+    status_code = 403
+    code = ErrorCode.FORBIDDEN
+
+    def __init__(
+        self, message: str, *, status: int = 403, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message, headers=headers)
+        self._status = status
+
+    @property
+    def http_status(self) -> int:
+        return self._status
+
+    def to_body(self) -> dict[str, Any]:
+        code = {401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND}.get(self._status, self.code)
+        return {"detail": self.message, "code": code.value}
+
+
+class TooManyRuns(SwitchyardError):
+    status_code = 429
+    code = ErrorCode.TOO_MANY_RUNS
 
 
 class NotFound(SwitchyardError):

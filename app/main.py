@@ -18,12 +18,27 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from app.auth.gate import AuthGate, build_gate
+from app.auth.log_redaction import redact_access_log
+from app.auth.middleware import AuthMiddleware
 from app.coordinator import LocalCoordinator
-from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
+from app.endpoints import (
+    assistants,
+    batch,
+    playground,
+    rules,
+    runs,
+    stream_tokens,
+    system,
+    threads,
+    ws,
+)
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
@@ -79,6 +94,7 @@ def routes() -> list[BaseRoute]:
         Route(thread_run + "/join", runs.join, methods=["GET"]),
         Route(thread_run + "/stream", runs.join_stream, methods=["GET"]),
         Route(thread_run + "/cancel", runs.cancel, methods=["POST"]),
+        Route(thread_run + "/stream-token", stream_tokens.issue, methods=["POST"]),
         Route("/runs", runs.create_background, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
@@ -93,7 +109,7 @@ def routes() -> list[BaseRoute]:
 
 async def _switchyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchyardError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -153,12 +169,47 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
         yield shared
 
 
+def _middleware(settings: Settings, gate: AuthGate) -> list[Middleware]:
+    """CORS outermost (preflights carry no credentials; 401s need CORS headers), then auth."""
+    stack = []
+    cors = settings.cors
+    if cors.allow_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_credentials=cors.allow_credentials,
+                allow_methods=cors.allow_methods,
+                allow_headers=cors.allow_headers,
+                expose_headers=cors.expose_headers,
+                max_age=cors.max_age_s,
+            )
+        )
+    stack.append(Middleware(AuthMiddleware, gate=gate))
+    return stack
+
+
+def _log_auth(gate: AuthGate) -> None:
+    if gate.enabled:
+        log.info("authentication: %s", gate.describe())
+    else:
+        log.warning(
+            "authentication is OFF: the server is open to anyone who can reach it "
+            "(set SWITCHYARD_AUTH_API_KEYS, SWITCHYARD_AUTH_JWT_* or an auth entry in "
+            "langgraph.json)"
+        )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    # Built before serving: a broken auth.py or key stops startup, like a graph.
+    gate = build_gate(settings.auth, settings.graphs)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redact_access_log()
+        _log_auth(gate)
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
             _shared_redis(settings) as redis,
@@ -215,11 +266,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 stream_watch.cancel()
                 await manager.shutdown()
                 await coordinator.close()
+                await gate.aclose()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()
 
     return Starlette(
         routes=routes(),
+        middleware=_middleware(settings, gate),
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.settings import AuthSettings, CorsSettings
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -151,6 +152,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
+    auth: AuthSettings = AuthSettings()
+    cors: CorsSettings = CorsSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

@@ -9,11 +9,14 @@ from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import authorize
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.endpoints.select import pick
+from app.errors import AssistantNotFound
 from app.runs.snapshots import json_schema
 from app.schemas import AssistantCount, AssistantSearch
 from app.services import services_of
+from app.store.filters import matches
 
 
 def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:
@@ -24,9 +27,19 @@ def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> 
     return all(record["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
 
 
+async def _visible(request: Request, body: AssistantSearch | AssistantCount) -> list[Any]:
+    value: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"select"})
+    filters = await authorize(request, "assistants", "search", value)
+    return [
+        record
+        for record in services_of(request).assistants.all()
+        if _matches(record, body) and matches(record["metadata"], filters)
+    ]
+
+
 async def search(request: Request) -> Response:
     body = await parse_body(request, AssistantSearch, empty_ok=True)
-    found = [r for r in services_of(request).assistants.all() if _matches(r, body)]
+    found = await _visible(request, body)
     if body.sort_by is not None:
         # Stable: assistants that tie (all share created_at) keep config order.
         key = body.sort_by
@@ -39,19 +52,29 @@ async def search(request: Request) -> Response:
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, AssistantCount, empty_ok=True)
-    return JSONResponse(sum(_matches(r, body) for r in services_of(request).assistants.all()))
+    return JSONResponse(len(await _visible(request, body)))
+
+
+async def _record(request: Request) -> tuple[str, dict[str, Any]]:
+    """The path's assistant, if ``assistants.read`` lets the user see it."""
+    services = services_of(request)
+    assistant_id = request.path_params["assistant_id"]
+    graph_id, resolved_id = services.assistants.resolve(assistant_id)
+    filters = await authorize(request, "assistants", "read", {"assistant_id": resolved_id})
+    record: dict[str, Any] = services.assistants.record(graph_id)
+    if not matches(record["metadata"], filters):
+        raise AssistantNotFound(f"assistant {assistant_id!r} not found")
+    return graph_id, record
 
 
 async def _graph(request: Request) -> tuple[str, Pregel[Any, Any, Any, Any]]:
-    services = services_of(request)
-    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
-    return graph_id, await services.registry.get(graph_id)
+    graph_id, _ = await _record(request)
+    return graph_id, await services_of(request).registry.get(graph_id)
 
 
 async def get(request: Request) -> Response:
-    services = services_of(request)
-    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
-    return JSONResponse(services.assistants.record(graph_id))
+    _, record = await _record(request)
+    return JSONResponse(record)
 
 
 async def graph(request: Request) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import authorize
 from app.endpoints.http import JSONResponse
 from app.errors import NotFound
 from app.services import services_of
@@ -13,6 +14,8 @@ from app.services import services_of
 async def reload_rules(request: Request) -> Response:
     """Reload ``rules/*.yaml`` atomically; a bad file keeps the old rules serving (422)."""
     services = services_of(request)
+    # The rules decide where the "auto" assistant sends requests: changing it.
+    await authorize(request, "assistants", "update", {"assistant_id": "auto"})
     if services.router is None:
         raise NotFound("no router is configured (the 'auto' graph is not registered)")
     result = await services.router.reload_rules()

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import allow_authenticated
 from app.endpoints.http import JSONResponse
 from app.services import services_of
 
@@ -18,6 +19,7 @@ async def ok(request: Request) -> Response:
 
 
 async def info(request: Request) -> Response:
+    allow_authenticated(request)  # public unless removed from auth.public_paths
     services = services_of(request)
     registry = services.registry
     return JSONResponse(

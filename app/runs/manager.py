@@ -34,7 +34,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from app import serde
@@ -45,6 +45,7 @@ from app.errors import (
     RunConflict,
     RunNotFound,
     RunTimeout,
+    ThreadExists,
     ThreadNotFound,
     error_body,
 )
@@ -59,6 +60,7 @@ from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread
+from app.store.filters import Filters
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
@@ -101,9 +103,19 @@ class RunManager:
     # -- creation -----------------------------------------------------------
 
     async def create(
-        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
+        self,
+        body: RunCreate,
+        *,
+        thread_id: str | None,
+        ephemeral: bool = False,
+        filters: Filters | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
+
+        ``filters`` (from authorization) scope the existing thread a run may
+        use: a thread they hide is treated as missing. ``thread_metadata`` is
+        added to a thread the run creates (its owner, stamped by auth).
 
         A stateless run (``thread_id=None``) that is not kept is a ``memory``
         run, or with ``ephemeral`` (for callers that take the result inline via
@@ -128,7 +140,9 @@ class RunManager:
                 run.kwargs = body.model_dump(mode="json", exclude_none=True)
             handle = RunHandle(run=run, body=body, graph_id=graph_id, kind=lifecycle.kind)
             return await self._schedule(handle, lifecycle)
-        thread_id, active = await self._thread_for(thread_id, body, graph_id, assistant_id)
+        thread_id, active = await self._thread_for(
+            thread_id, body, graph_id, assistant_id, filters, thread_metadata
+        )
         restart_from = await self._apply_multitask(thread_id, body, active)
         run = Run(
             run_id=str(uuid.uuid4()),
@@ -144,26 +158,38 @@ class RunManager:
         return await self._schedule(handle, self._stored)
 
     async def _thread_for(
-        self, thread_id: str | None, body: RunCreate, graph_id: str, assistant_id: str
+        self,
+        thread_id: str | None,
+        body: RunCreate,
+        graph_id: str,
+        assistant_id: str,
+        filters: Filters | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
     ) -> tuple[str, list[Run]]:
         """The stored run's thread (created when needed) and its active runs."""
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
         owner = {"graph_id": graph_id, "assistant_id": assistant_id}
+        new_metadata = {**(thread_metadata or {}), **owner}
         if thread_id is None:  # a stateless run that is kept: a thread of its own
-            thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
+            thread = await threads.create(
+                Thread(thread_id=str(uuid.uuid4()), metadata=new_metadata)
+            )
             return thread.thread_id, []
         # Read together: on SQLite, one trip (see ``SqliteTrips``).
         existing, active = await asyncio.gather(
-            threads.get(thread_id), self._storage.runs.active(thread_id)
+            threads.get(thread_id, filters=filters), self._storage.runs.active(thread_id)
         )
         if existing is None:
+            missing = ThreadNotFound(
+                f"thread {thread_id} does not exist; create it first or pass if_not_exists='create'"
+            )
             if body.if_not_exists != "create":
-                raise ThreadNotFound(
-                    f"thread {thread_id} does not exist; create it first or pass "
-                    "if_not_exists='create'"
-                )
-            await threads.create(Thread(thread_id=thread_id, metadata=owner))
+                raise missing
+            try:
+                await threads.create(Thread(thread_id=thread_id, metadata=new_metadata))
+            except ThreadExists:
+                raise missing from None  # another user's thread: as if it did not exist
         elif existing.metadata.get("graph_id") != graph_id:
             await threads.update(thread_id, metadata=owner)
         return thread_id, active
@@ -352,6 +378,13 @@ class RunManager:
 
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles
+
+    def has_record(self, run_id: str) -> bool | None:
+        """False for a stateless run that has no record (in memory, or recently
+        finished and forgotten by storage); None if this process does not know."""
+        if self._memory_run(None, run_id) is not None:
+            return False
+        return True if run_id in self._handles else None
 
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""
