@@ -123,7 +123,8 @@ class AuthMiddleware:
             challenge = WWW_AUTHENTICATE
             if credentials.present or credentials.stream_token:
                 challenge += ', error="invalid_token"'  # RFC 6750 §3.1
-            headers.setdefault("WWW-Authenticate", challenge)
+            if headers.get("WWW-Authenticate", WWW_AUTHENTICATE) == WWW_AUTHENTICATE:
+                headers["WWW-Authenticate"] = challenge  # not one an auth.py chose
         response = JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
         if scope["type"] == "http":
             await response(scope, receive, send)
