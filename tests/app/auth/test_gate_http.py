@@ -140,7 +140,7 @@ async def test_run_limit_when_user_has_too_many_runs_then_429_with_retry_after(
 async def test_cors_when_origin_allowed_then_preflight_and_401_carry_cors_headers(
     tmp_path: Path,
 ) -> None:
-    cors = CorsSettings(allow_origins=["https://app.example"])  # type: ignore[call-arg]
+    cors = CorsSettings(allow_origins=["https://app.example"])
     async with serving(tmp_path, auth=_auth(), cors=cors) as http:
         origin = {"Origin": "https://app.example"}
         preflight = await http.options(
