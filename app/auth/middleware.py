@@ -25,6 +25,7 @@ import logging
 from typing import Any
 
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -34,7 +35,6 @@ from app.auth.access import SCOPE_KEY, RequestAuth
 from app.auth.credentials import Credentials, read_credentials
 from app.auth.gate import AuthGate
 from app.auth.user import InvalidUser
-from app.endpoints.http import JSONResponse
 from app.errors import WWW_AUTHENTICATE, SwitchyardError, Unauthorized
 
 __all__ = ["RUN_STREAM_PATH", "AuthMiddleware"]
@@ -123,8 +123,14 @@ class AuthMiddleware:
             challenge = WWW_AUTHENTICATE
             if credentials.present or credentials.stream_token:
                 challenge += ', error="invalid_token"'  # RFC 6750 §3.1
-            headers.setdefault("WWW-Authenticate", challenge)
-        response = JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
+            if headers.get("WWW-Authenticate", WWW_AUTHENTICATE) == WWW_AUTHENTICATE:
+                headers["WWW-Authenticate"] = challenge  # not one an auth.py chose
+        response = Response(
+            serde.dumps(exc.to_body()),
+            status_code=exc.http_status,
+            headers=headers,
+            media_type="application/json",
+        )
         if scope["type"] == "http":
             await response(scope, receive, send)
             return
