@@ -16,8 +16,10 @@ log event                     protocol events
                               "payload", "value"}`` (the JS and Python
                               clients read different keys)
 ``updates`` ``custom``        the same method, data as LangGraph gives it
-``tools`` ``checkpoints``     (a ``custom`` chunk ``{"name", "payload"}`` is
-``tasks``                     the ``custom:<name>`` channel)
+``tools`` ``tasks``           (a ``custom`` chunk ``{"name", "payload"}`` is
+                              the ``custom:<name>`` channel)
+``checkpoints``               ``checkpoints``: the protocol's envelope
+                              ``{"id", "parent_id", "step", "source"}``
 ``messages``                  ``messages``: the content-block event
                               (``message-start`` carries LangGraph's scalar
                               metadata, e.g. ``langgraph_node``)
@@ -52,7 +54,7 @@ from app.transport.threads.cursor import event_id
 __all__ = ["ProtocolEvent", "RunFramer"]
 
 ProtocolEvent = dict[str, Any]
-_PASSED = frozenset({"updates", "custom", "tools", "checkpoints"})
+_PASSED = frozenset({"updates", "custom", "tools"})
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -99,6 +101,8 @@ class RunFramer:
             return self._messages(ns, orjson.loads(raw))
         if name == "tasks":
             return self._tasks(ns, orjson.loads(raw))
+        if name == "checkpoints":
+            return [("checkpoints", ns, _checkpoint(orjson.loads(raw)))]
         if name == "metadata":
             self.status = "running"
             data = {"event": "running", "run_id": self.run.run_id}
@@ -184,6 +188,24 @@ class RunFramer:
             data["error"] = self._error
         parts.append(("lifecycle", [], data))
         return parts
+
+
+def _checkpoint(data: Any) -> Any:
+    """LangGraph's checkpoint event as the protocol's ``Checkpoint`` envelope
+    (what the JS client pairs with the next ``values`` to fork from)."""
+    if not isinstance(data, dict):
+        return data
+    configurable = (data.get("config") or {}).get("configurable") or {}
+    parent = (data.get("parent_config") or {}).get("configurable") or {}
+    metadata = data.get("metadata") or {}
+    envelope: dict[str, Any] = {
+        "id": configurable.get("checkpoint_id"),
+        "step": metadata.get("step", -1),
+        "source": metadata.get("source", "loop"),
+    }
+    if parent.get("checkpoint_id"):
+        envelope["parent_id"] = parent["checkpoint_id"]
+    return envelope
 
 
 def _result_status(result: dict[str, Any]) -> str:
