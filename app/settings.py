@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.mcp.config import McpSettings
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -114,6 +115,24 @@ class LLMSettings(BaseModel):
         return self.base_url is not None
 
 
+class FlowSettings(BaseModel):
+    """Declarative flows (``graphs.flows``) and their components."""
+
+    files: list[Path] = Field(
+        default_factory=list,
+        description="Flow documents (JSON/YAML files, or directories of them) loaded at startup.",
+    )
+    components: list[str] = Field(
+        default_factory=list,
+        description="Component plugins as 'module:attribute', beside the entry-point group "
+        "'switchyard.components'.",
+    )
+    function_modules: list[str] = Field(
+        default_factory=list,
+        description="Module prefixes the 'function' component may call into (none by default).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_",
@@ -151,6 +170,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
+    flows: FlowSettings = FlowSettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

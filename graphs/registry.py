@@ -211,6 +211,15 @@ class GraphRegistry:
         code = [graph_id for graph_id in self._specs if graph_id not in self.failed]
         return [*code, *self.flows.ids()]
 
+    def routable_ids(self) -> list[str]:
+        """Ids a router may send a request to: all but flows whose params need values."""
+        return [
+            graph_id
+            for graph_id in self.ids()
+            if (served := self.flows.get(graph_id)) is None
+            or not any(p.required for p in served.flow.params.values())
+        ]
+
     # -- flows ----------------------------------------------------------------
 
     def put_flow(self, flow: FlowDocument, version: int) -> None:
