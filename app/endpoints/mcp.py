@@ -43,17 +43,27 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-async def serve(scope: Scope, receive: Receive, send: Send) -> None:
-    """``/mcp``: Switchyard's assistants as MCP tools (``app.mcp.server``)."""
-    endpoint = scope["app"].state.services.mcp_endpoint
-    if endpoint is None:
-        response = JSONResponse(
-            {"detail": "serving MCP is off (setting mcp.serve)", "code": "not_found"},
-            status_code=404,
-        )
-        await response(scope, receive, send)
-        return
-    await endpoint(scope, receive, send)
+class _Serve:
+    """``/mcp``: Switchyard's assistants as MCP tools (``app.mcp.server``).
+
+    An ASGI app rather than a request handler (a class instance, so that
+    Starlette's ``Route`` hands it the raw scope): the MCP transport writes
+    its own responses, streamed or not.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = scope["app"].state.services.mcp_endpoint
+        if endpoint is None:
+            response = JSONResponse(
+                {"detail": "serving MCP is off (setting mcp.serve)", "code": "not_found"},
+                status_code=404,
+            )
+            await response(scope, receive, send)
+            return
+        await endpoint(scope, receive, send)
+
+
+serve = _Serve()
 
 
 def _registry(request: Request) -> McpRegistry:

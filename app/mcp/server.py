@@ -15,6 +15,7 @@ answer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -81,8 +82,26 @@ class McpEndpoint:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        async with self._manager.run():
+        # The manager is an anyio task group, which must be exited by the task
+        # that entered it; a lifespan may be entered and left by two tasks
+        # (tests do), so the group lives in a task of its own.
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+
+        async def hold() -> None:
+            async with self._manager.run():
+                started.set_result(None)
+                await stop.wait()
+
+        task = asyncio.create_task(hold(), name="mcp-endpoint")
+        await asyncio.wait([started, task], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # it failed to start: raise why
+        try:
             yield
+        finally:
+            stop.set()
+            await task
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._manager.handle_request(scope, receive, send)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jsonpatch
@@ -33,6 +36,7 @@ from tests.graphs.flows.test_validate import BROKEN, EXPECTED
 from tests.support.plugin import PLUGIN_DIST, install_plugin
 from tests.support.server import RunningServer, run_server
 
+ROOT = Path(__file__).resolve().parents[3]
 ASK: dict[str, Any] = {"messages": [{"role": "user", "content": "hello"}]}
 
 
@@ -232,6 +236,8 @@ async def test_flow_when_put_during_a_run_then_run_keeps_its_version(
     updated = await http.put("/flows/held", json=slow("v2"))
     assert updated.status_code == 200
     assert [v["version"] for v in updated.json()["versions"]] == [2, 1]
+    assistant = await sdk.assistants.get("held")
+    assert (assistant["version"], assistant["metadata"]) == (2, {"created_by": "flow"})
     GATE.release.set()
     await sdk.runs.join(thread["thread_id"], run["run_id"])
     assert (await sdk.threads.get_state(thread["thread_id"]))["values"] == {"mark": "v1"}
@@ -304,3 +310,32 @@ async def test_schema_when_fetched_then_it_is_the_published_one(http: httpx.Asyn
     from graphs.flows.document import flow_json_schema
 
     assert (await http.get("/flows/schema")).json() == flow_json_schema()
+
+
+def _readme_example() -> tuple[list[str], Any]:
+    """The curl commands of README's flow example and the output it documents."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- flow-example -->")[1].split("<!-- /flow-example -->")[0]
+    commands = block.split("```sh")[1].split("```")[0].replace("\\\n", " ")
+    output = json.loads(block.split("```json")[1].split("```")[0])
+    return [line.strip() for line in commands.splitlines() if line.strip()], output
+
+
+async def test_readme_flow_example_when_run_as_written_then_output_as_documented(
+    http: httpx.AsyncClient,
+) -> None:
+    commands, documented = _readme_example()
+    responses = []
+    for command in commands:
+        words = shlex.split(command)
+        assert words[:2] == ["curl", "-s"]
+        url = urlsplit(words[2])
+        assert (url.hostname, url.port) == ("127.0.0.1", 8123)  # what `make run` serves
+        header = words[words.index("-H") + 1].split(": ", 1)
+        if "--data-binary" in words:
+            content = (ROOT / words[words.index("--data-binary") + 1].lstrip("@")).read_bytes()
+        else:
+            content = words[words.index("-d") + 1].encode()
+        responses.append(await http.post(url.path, content=content, headers={header[0]: header[1]}))
+    assert [r.status_code for r in responses] == [201, 200], responses[-1].text
+    assert responses[-1].json() == documented

@@ -218,3 +218,13 @@ async def test_llm_node_when_prompt_has_state_then_model_gets_it_and_reply_is_wr
     result = await (await registry.get("asker")).ainvoke({"topic": "trains"}, _thread())
     assert [m.text for m in result["messages"]] == ["[offline] You said: Tell me about trains"]
     assert result["summary"] == "[offline] You said: Note trains"
+
+
+async def test_schemas_when_derived_then_declared_channels_only(registry: GraphRegistry) -> None:
+    registry.put_flow(_flow(), 1)
+    graph = await registry.get("review")
+    channels = {"messages", "count", "trail", "verdict", "approved"}
+    assert set(graph.get_input_jsonschema()["properties"]) == channels
+    assert set(graph.get_output_jsonschema()["properties"]) == channels
+    count = graph.get_input_jsonschema()["properties"]["count"]
+    assert count["type"] == "integer"
