@@ -37,7 +37,7 @@ from app.endpoints import (
     ws,
 )
 from app.endpoints.http import JSONResponse
-from app.errors import SwitchyardError
+from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
@@ -49,6 +49,7 @@ from app.settings import Settings
 from app.store import open_storage
 from app.transport.sse_response import OpenStreams
 from graphs.flows.components.catalog import ComponentCatalog
+from graphs.flows.params import FlowParamsError
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 from routers.config import build_router
@@ -112,6 +113,11 @@ def routes() -> list[BaseRoute]:
 async def _switchyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchyardError)
     return JSONResponse(exc.to_body(), status_code=exc.status_code)
+
+
+async def _flow_params_error(request: Request, exc: Exception) -> Response:
+    # A template flow read without the params it needs (e.g. a thread's state).
+    return await _switchyard_error(request, InvalidInput(str(exc)))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -258,6 +264,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,
+            FlowParamsError: _flow_params_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },

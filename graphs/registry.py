@@ -211,6 +211,12 @@ class GraphRegistry:
         code = [graph_id for graph_id in self._specs if graph_id not in self.failed]
         return [*code, *self.flows.ids()]
 
+    def compiles(self, graph_id: str) -> int:
+        """How many times ``graph_id`` was compiled: once, or for a flow once per
+        (version, params) it served."""
+        flow_compiles = sum(n for key, n in self.flows.compile_count.items() if key[0] == graph_id)
+        return self.compile_count.get(graph_id, 0) + flow_compiles
+
     def routable_ids(self) -> list[str]:
         """Ids a router may send a request to: all but flows whose params need values."""
         return [

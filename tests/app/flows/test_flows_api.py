@@ -339,3 +339,32 @@ async def test_readme_flow_example_when_run_as_written_then_output_as_documented
         responses.append(await http.post(url.path, content=content, headers={header[0]: header[1]}))
     assert [r.status_code for r in responses] == [201, 200], responses[-1].text
     assert responses[-1].json() == documented
+
+
+async def test_flow_when_50_first_runs_at_once_then_compiled_once_per_version(
+    http: httpx.AsyncClient,
+) -> None:
+    counted: dict[str, Any] = {
+        "id": "counted",
+        "state": {"n": {"type": "integer", "default": 0}},
+        "nodes": [{"id": "inc", "type": "transform", "config": {"compute": {"n": "n + 1"}}}],
+        "edges": [{"from": "START", "to": "inc"}],
+    }
+    assert (await http.post("/flows", json=counted)).status_code == 201
+
+    async def fifty() -> list[Any]:
+        body = {"assistant_id": "counted", "input": {"n": 1}}
+        # Fresh connections: a pooled one the server closed while idle would fail at random.
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=60) as fresh:
+            answers = await asyncio.gather(
+                *(fresh.post("/runs/wait", json=body) for _ in range(50))
+            )
+        return [a.json() for a in answers]
+
+    assert await fifty() == [{"n": 2}] * 50
+    info = (await http.get("/info")).json()
+    assert info["graphs"]["counted"]["compiles"] == 1
+    counted["nodes"][0]["config"]["compute"]["n"] = "n + 10"
+    assert (await http.put("/flows/counted", json=counted)).status_code == 200
+    assert await fifty() == [{"n": 11}] * 50
+    assert (await http.get("/info")).json()["graphs"]["counted"]["compiles"] == 2
