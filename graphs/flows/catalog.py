@@ -99,26 +99,39 @@ class FlowCatalog(Generic[T]):
         resolved = resolve_params(entry.flow, params)
         key = (flow_id, entry.version, params_key(resolved))
         spec = f"flow:{flow_id}@v{entry.version}"
-        future = self._compiled.get(key)
-        if future is None:
-            check_cycle(flow_id, spec)
-            future = asyncio.get_running_loop().create_future()
-            self._compiled[key] = future
-            self._trim(flow_id, entry.version)
-            try:
-                with compiling(flow_id, spec):
-                    future.set_result(await self._build(entry, resolved, key, spec))
-            except BaseException as exc:
-                if self._compiled.get(key) is future:
-                    del self._compiled[key]  # not cached: the next request tries again
-                future.set_exception(exc)
-                # Waiters got the exception; mark it retrieved for this future.
-                future.exception()
-                raise
-        else:
-            check_cycle(flow_id, spec)
+        check_cycle(flow_id, spec)
+        while True:
+            future = self._compiled.get(key)
+            if future is None:
+                return await self._first(entry, resolved, key, spec)
             self._compiled.move_to_end(key)
-        return await asyncio.shield(future)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The request that was compiling went away (not this one): compile here.
+                current = asyncio.current_task()
+                if not future.cancelled() or (current is not None and current.cancelling()):
+                    raise
+
+    async def _first(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
+        """Compile for the first requester; later ones wait on the future."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._compiled[key] = future
+        self._trim(key[0], key[1])
+        try:
+            with compiling(key[0], spec):
+                compiled = await self._build(entry, resolved, key, spec)
+        except BaseException as exc:
+            if self._compiled.get(key) is future:
+                del self._compiled[key]  # not cached: the next request tries again
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters get it from the future, we raise it
+            raise
+        future.set_result(compiled)
+        return compiled
 
     async def _build(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
         try:
