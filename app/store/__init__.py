@@ -115,6 +115,7 @@ async def open_storage(
     """
     if settings.backend == "postgres":
         # Imported here: psycopg is an optional dependency (the ``distributed`` extra).
+        from app.store.flows_postgres import PostgresFlowStore
         from app.store.postgres import PostgresRunStore, PostgresThreadStore
         from app.store.postgres_pool import open_postgres
 
@@ -125,6 +126,7 @@ async def open_storage(
                 checkpointer=backend.checkpointer,
                 latest_id_reader=backend.checkpointer.alatest_id,
                 postgres=backend,
+                flows=PostgresFlowStore(backend.pool),
             )
         return
     if settings.backend == "memory":

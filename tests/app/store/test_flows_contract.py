@@ -9,16 +9,23 @@ from pathlib import Path
 import pytest
 
 from app.errors import FlowExists, FlowNotFound
-from app.settings import StorageSettings
+from app.settings import PostgresSettings, StorageSettings
 from app.store import open_storage
 from app.store.flows import FlowStore
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "postgres"]
 
 
 @pytest.fixture(params=BACKENDS)
 async def flows(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FlowStore]:
-    async with open_storage(StorageSettings(backend=request.param), tmp_path / "f.db") as storage:
+    postgres = None
+    if request.param == "postgres":
+        postgres = PostgresSettings(url=request.getfixturevalue("postgres_url"))
+    settings = StorageSettings(backend=request.param)
+    async with open_storage(settings, tmp_path / "f.db", postgres) as storage:
+        if storage.postgres is not None:
+            async with storage.postgres.pool.connection() as conn:
+                await conn.execute("TRUNCATE flows")
         yield storage.flows
 
 
