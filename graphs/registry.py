@@ -228,6 +228,10 @@ class GraphRegistry:
 
     # -- flows ----------------------------------------------------------------
 
+    def is_code_graph(self, graph_id: str) -> bool:
+        """Whether a config file names ``graph_id`` (loaded or failed)."""
+        return graph_id in self._specs
+
     def put_flow(self, flow: FlowDocument, version: int) -> None:
         """Serve ``version`` of ``flow`` under ``flow.id``; runs under way keep theirs."""
         if flow.id in self._specs:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.endpoints.http import JSONResponse, query_int, read_json
-from app.errors import InvalidInput, MalformedJSON, NotFound
+from app.errors import InvalidInput, MalformedJSON, NotFound, PayloadTooLarge
 from app.flows.service import FlowService
 from app.runs.resolver import assistant_id_for
 from app.services import services_of
@@ -57,9 +57,14 @@ def _service(request: Request) -> FlowService:
 async def _document(request: Request) -> Any:
     max_bytes = services_of(request).settings.runs.max_body_bytes
     if "yaml" in request.headers.get("content-type", ""):
-        raw = await request.body()
-        if len(raw) > max_bytes:
-            raise InvalidInput(f"body exceeds the limit of {max_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
         try:
             return parse_flow_text(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:

@@ -82,7 +82,7 @@ class FlowService:
 
     async def create(self, data: Any) -> FlowRecord:
         flow = self._checked(data)
-        if flow.id in self._registry.ids() and self._registry.flow(flow.id) is None:
+        if self._registry.is_code_graph(flow.id):
             raise FlowExists(f"{flow.id!r} is the id of a code graph; choose another flow id")
         record = await self._store.create(flow.id, flow.to_json())
         self._registry.put_flow(flow, record.version)
