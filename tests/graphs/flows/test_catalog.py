@@ -202,3 +202,29 @@ async def test_flow_when_first_requester_cancelled_mid_compile_then_waiter_compi
     assert first.cancelled()
     assert (await graph.ainvoke({}, _thread()))["mark"] == "v1"
     assert gated_registry.flows.compile_count == {("gated", 1, '{"suffix":""}'): 1}
+
+
+async def test_flow_when_embedded_flow_gets_a_new_version_then_embedding_flow_uses_it(
+    registry: GraphRegistry,
+) -> None:
+    def inner(word: str) -> FlowDocument:
+        return FlowDocument.model_validate(
+            {
+                "id": "inner",
+                "state": {"said": {"type": "string"}},
+                "nodes": [{"id": "say", "type": "transform", "config": {"set": {"said": word}}}],
+                "edges": [{"from": "START", "to": "say"}],
+            }
+        )
+
+    outer = {
+        "id": "outer",
+        "state": {"said": {"type": "string"}},
+        "nodes": [{"id": "call", "type": "subgraph", "config": {"graph": "inner"}}],
+        "edges": [{"from": "START", "to": "call"}],
+    }
+    registry.put_flow(inner("one"), 1)
+    registry.put_flow(FlowDocument.model_validate(outer), 1)
+    assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "one"
+    registry.put_flow(inner("two"), 2)
+    assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "two"
