@@ -3,7 +3,8 @@
     SwitchyardError                 500 internal
     ├── InvalidInput                422 invalid_input    (body or query does not validate)
     │   ├── MalformedJSON           400 malformed_json
-    │   └── InputSchemaMismatch     422 input_schema     (input does not fit the graph)
+    │   ├── InputSchemaMismatch     422 input_schema     (input does not fit the graph)
+    │   └── FlowInvalid             422 invalid_flow     (every problem, with its JSON path)
     ├── PayloadTooLarge             413 payload_too_large
     ├── Unauthorized                401 unauthorized     (no or bad credentials)
     ├── AccessDenied                403 forbidden        (an auth handler refused; or its status)
@@ -12,10 +13,14 @@
     │   ├── AssistantNotFound       404 assistant_not_found
     │   ├── ThreadNotFound          404 thread_not_found
     │   ├── RunNotFound             404 run_not_found
-    │   └── CheckpointNotFound      404 checkpoint_not_found
+    │   ├── CheckpointNotFound      404 checkpoint_not_found
+    │   ├── FlowNotFound            404 flow_not_found
+    │   └── McpServerNotFound       404 mcp_server_not_found
     ├── Conflict                    409 conflict
     │   ├── RunConflict             409 run_conflict     (multitask_strategy="reject")
-    │   └── ThreadExists            409 thread_exists
+    │   ├── ThreadExists            409 thread_exists
+    │   └── FlowExists              409 flow_exists      (id taken by a flow or a code graph)
+    ├── McpUnavailable              502 mcp_unavailable  (an MCP server failed to answer)
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
     ├── WorkerDied                  --- worker_died      (its instance died; recovery=fail)
@@ -43,9 +48,14 @@ __all__ = [
     "Conflict",
     "ErrorCode",
     "EventsExpired",
+    "FlowExists",
+    "FlowInvalid",
+    "FlowNotFound",
     "InputSchemaMismatch",
     "InvalidInput",
     "MalformedJSON",
+    "McpServerNotFound",
+    "McpUnavailable",
     "NotFound",
     "PayloadTooLarge",
     "ResumeGap",
@@ -86,6 +96,11 @@ class ErrorCode(StrEnum):
     TOO_MANY_RUNS = "too_many_runs"
     RESUME_GAP = "resume_gap"
     WORKER_DIED = "worker_died"
+    INVALID_FLOW = "invalid_flow"
+    FLOW_NOT_FOUND = "flow_not_found"
+    FLOW_EXISTS = "flow_exists"
+    MCP_SERVER_NOT_FOUND = "mcp_server_not_found"
+    MCP_UNAVAILABLE = "mcp_unavailable"
 
 
 WWW_AUTHENTICATE = 'Bearer realm="switchyard"'
@@ -120,6 +135,19 @@ class MalformedJSON(InvalidInput):
 
 class InputSchemaMismatch(InvalidInput):
     code = ErrorCode.INPUT_SCHEMA
+
+
+class FlowInvalid(InvalidInput):
+    """A flow document with problems; the body lists them all (``path``, ``message``, ``code``)."""
+
+    code = ErrorCode.INVALID_FLOW
+
+    def __init__(self, message: str, problems: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def to_body(self) -> dict[str, Any]:
+        return {**super().to_body(), "problems": self.problems}
 
 
 class PayloadTooLarge(SwitchyardError):
@@ -183,6 +211,14 @@ class CheckpointNotFound(NotFound):
     code = ErrorCode.CHECKPOINT_NOT_FOUND
 
 
+class FlowNotFound(NotFound):
+    code = ErrorCode.FLOW_NOT_FOUND
+
+
+class McpServerNotFound(NotFound):
+    code = ErrorCode.MCP_SERVER_NOT_FOUND
+
+
 class Conflict(SwitchyardError):
     status_code = 409
     code = ErrorCode.CONFLICT
@@ -194,6 +230,15 @@ class RunConflict(Conflict):
 
 class ThreadExists(Conflict):
     code = ErrorCode.THREAD_EXISTS
+
+
+class FlowExists(Conflict):
+    code = ErrorCode.FLOW_EXISTS
+
+
+class McpUnavailable(SwitchyardError):
+    status_code = 502
+    code = ErrorCode.MCP_UNAVAILABLE
 
 
 class RunTimeout(SwitchyardError):

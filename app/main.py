@@ -9,6 +9,7 @@ load stops startup with its spec and reason (unless ``skip_broken``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -31,6 +32,8 @@ from app.coordinator import Coordinator, LocalCoordinator
 from app.endpoints import (
     assistants,
     batch,
+    flows,
+    mcp,
     openapi,
     playground,
     rules,
@@ -42,14 +45,19 @@ from app.endpoints import (
     ws,
 )
 from app.endpoints.http import JSONResponse, http_error_response
-from app.errors import SwitchyardError
+from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
+from app.flows.service import FlowService
+from app.mcp.registry import McpRegistry
+from app.mcp.server import McpEndpoint
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
 from app.store import Storage, open_storage
 from app.transport.sse_response import OpenStreams
+from graphs.flows.components.catalog import ComponentCatalog
+from graphs.flows.params import FlowParamsError
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 from routers.config import build_router
@@ -113,12 +121,19 @@ def routes() -> list[BaseRoute]:
         Route("/runs/batch", batch.create, methods=["POST"]),
         Route("/runs/batch/wait", batch.wait, methods=["POST"]),
         Route("/runs/batch/stream", batch.stream, methods=["POST"]),
+        *flows.routes(),
+        *mcp.routes(),
     ]
 
 
 async def _switchyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchyardError)
     return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers)
+
+
+async def _flow_params_error(request: Request, exc: Exception) -> Response:
+    # A template flow read without the params it needs (e.g. a thread's state).
+    return await _switchyard_error(request, InvalidInput(str(exc)))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -150,7 +165,7 @@ def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter |
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
-    targets = {g: registry.description(g) for g in registry.ids() if g != AUTO_GRAPH}
+    targets = {g: registry.description(g) for g in registry.routable_ids() if g != AUTO_GRAPH}
     return build_router(settings.router_settings(), targets)
 
 
@@ -237,9 +252,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _shared_redis(settings) as redis,
         ):
             deps = _graph_deps(settings)
-            registry = GraphRegistry.from_config_files(
-                _config_files(settings), checkpointer=storage.checkpointer, deps=deps
+            # MCP tools: flows call them by name; factories may ask for `mcp_tools`.
+            mcp_registry = McpRegistry(settings.mcp.servers)
+            deps.update(mcp=mcp_registry, mcp_tools=mcp_registry.langchain_tools)
+            components = ComponentCatalog.discover(
+                specs=settings.flows.components, function_modules=settings.flows.function_modules
             )
+            registry = GraphRegistry.from_config_files(
+                _config_files(settings),
+                checkpointer=storage.checkpointer,
+                deps=deps,
+                components=components,
+            )
+            flow_service = FlowService(storage.flows, registry)
+            await flow_service.load(settings.flows.files)  # before the router: flows are targets
             hybrid_router = _build_router(settings, registry)
             registry.provide(router=hybrid_router)
             await registry.load_all(skip_broken=settings.skip_broken)
@@ -272,6 +298,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 assistants=resolver,
                 streams=streams,
                 router=hybrid_router,
+                flows=flow_service,
+                mcp=mcp_registry,
+                mcp_endpoint=McpEndpoint(registry, manager) if settings.mcp.serve else None,
             )
             # A run allocates thousands of containers (LangGraph's tasks,
             # configs, writes); at Python's 700 the collector runs several times
@@ -290,9 +319,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 if not isinstance(coordinator, LocalCoordinator)
                 else None
             )
+            mcp_endpoint = app.state.services.mcp_endpoint
             try:
-                yield
+                async with mcp_endpoint.running() if mcp_endpoint else contextlib.nullcontext():
+                    yield
             finally:
+                await mcp_registry.aclose()
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
                 if recovery is not None:
@@ -309,6 +341,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,
+            FlowParamsError: _flow_params_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings, CorsSettings
+from app.mcp.config import McpSettings
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -124,6 +125,24 @@ class LLMSettings(BaseModel):
         return self.base_url is not None
 
 
+class FlowSettings(BaseModel):
+    """Declarative flows (``graphs.flows``) and their components."""
+
+    files: list[Path] = Field(
+        default_factory=list,
+        description="Flow documents (JSON/YAML files, or directories of them) loaded at startup.",
+    )
+    components: list[str] = Field(
+        default_factory=list,
+        description="Component plugins as 'module:attribute', beside the entry-point group "
+        "'switchyard.components'.",
+    )
+    function_modules: list[str] = Field(
+        default_factory=list,
+        description="Module prefixes the 'function' component may call into (none by default).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SWITCHYARD_",
@@ -163,6 +182,8 @@ class Settings(BaseSettings):
     ws: WebSocketSettings = WebSocketSettings()
     auth: AuthSettings = AuthSettings()
     cors: CorsSettings = CorsSettings()
+    flows: FlowSettings = FlowSettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

@@ -228,7 +228,26 @@ class GraphRegistry:
         code = [graph_id for graph_id in self._specs if graph_id not in self.failed]
         return [*code, *self.flows.ids()]
 
+    def compiles(self, graph_id: str) -> int:
+        """How many times ``graph_id`` was compiled: once, or for a flow once per
+        (version, params) it served."""
+        flow_compiles = sum(n for key, n in self.flows.compile_count.items() if key[0] == graph_id)
+        return self.compile_count.get(graph_id, 0) + flow_compiles
+
+    def routable_ids(self) -> list[str]:
+        """Ids a router may send a request to: all but flows whose params need values."""
+        return [
+            graph_id
+            for graph_id in self.ids()
+            if (served := self.flows.get(graph_id)) is None
+            or not any(p.required for p in served.flow.params.values())
+        ]
+
     # -- flows ----------------------------------------------------------------
+
+    def is_code_graph(self, graph_id: str) -> bool:
+        """Whether a config file names ``graph_id`` (loaded or failed)."""
+        return graph_id in self._specs
 
     def put_flow(self, flow: FlowDocument, version: int) -> None:
         """Serve ``version`` of ``flow`` under ``flow.id``; runs under way keep theirs."""

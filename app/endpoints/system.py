@@ -31,7 +31,7 @@ async def info(request: Request) -> Response:
             "storage": services.settings.storage.backend,
             "open_streams": len(services.streams),  # SSE responses being written now
             "graphs": {
-                graph_id: {"status": "ok", "compiles": registry.compile_count.get(graph_id, 0)}
+                graph_id: {"status": "ok", "compiles": registry.compiles(graph_id)}
                 for graph_id in registry.ids()
             }
             | {

@@ -58,6 +58,7 @@ from app.errors import (
     error_body,
 )
 from app.events import Event, EventLog
+from app.flows.params import check_flow_params
 from app.runs.execution import GraphRun, build_config
 from app.runs.handle import RunHandle
 from app.runs.inputs import InputKeys
@@ -135,6 +136,7 @@ class RunManager:
         protocol (``app.runs.sources.protocol_parts``).
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
+        check_flow_params(self._registry, graph_id, body)
         await self._input_keys.check(graph_id, body.input)
         stateless = thread_id is None and body.on_completion != "keep"
         if ephemeral and not stateless:

@@ -48,7 +48,8 @@ class AssistantResolver:
         return graph_id, assistant_id_for(graph_id)
 
     def record(self, graph_id: str) -> dict[str, Any]:
-        """The assistant as the LangGraph API shows it."""
+        """The assistant as the LangGraph API shows it (a flow: its served version)."""
+        served = self._registry.flow(graph_id)
         return {
             "assistant_id": assistant_id_for(graph_id),
             "graph_id": graph_id,
@@ -56,8 +57,8 @@ class AssistantResolver:
             "description": self._registry.description(graph_id),
             "config": {},
             "context": {},
-            "metadata": {"created_by": "system"},
-            "version": 1,
+            "metadata": {"created_by": "flow" if served else "system"},
+            "version": served.version if served else 1,
             "created_at": _EPOCH,
             "updated_at": _EPOCH,
         }

@@ -9,19 +9,21 @@ are opened as a bundle because, on SQLite, they must share one connection:
         one aiosqlite connection (WAL, synchronous=NORMAL), one SqliteTrips
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
-        └── SqliteRunStore         table runs
+        ├── SqliteRunStore         table runs
+        └── SqliteFlowStore        table flows (flow documents, one row per version)
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
-        └── PostgresRunStore       table runs
+        ├── PostgresRunStore       table runs
+        └── PostgresFlowStore      table flows
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +43,8 @@ from app.store.base import (
     ThreadStore,
 )
 from app.store.checkpointer import SingleTripSqliteSaver
+from app.store.flows import FlowStore, MemoryFlowStore
+from app.store.flows_sqlite import SqliteFlowStore
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
@@ -78,6 +82,8 @@ class Storage:
     latest_id_reader: Callable[[str, str], Awaitable[str | None]] | None = None
     # The pool and saver when the backend is "postgres" (the coordinator shares them).
     postgres: PostgresBackend | None = None
+    # Flow documents and their versions (``app.store.flows``).
+    flows: FlowStore = field(default_factory=MemoryFlowStore)
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -109,6 +115,7 @@ async def open_storage(
     """
     if settings.backend == "postgres":
         # Imported here: psycopg is an optional dependency (the ``distributed`` extra).
+        from app.store.flows_postgres import PostgresFlowStore
         from app.store.postgres import PostgresRunStore, PostgresThreadStore
         from app.store.postgres_pool import open_postgres
 
@@ -119,11 +126,15 @@ async def open_storage(
                 checkpointer=backend.checkpointer,
                 latest_id_reader=backend.checkpointer.alatest_id,
                 postgres=backend,
+                flows=PostgresFlowStore(backend.pool),
             )
         return
     if settings.backend == "memory":
         yield Storage(
-            threads=MemoryThreadStore(), runs=MemoryRunStore(), checkpointer=InMemorySaver()
+            threads=MemoryThreadStore(),
+            runs=MemoryRunStore(),
+            checkpointer=InMemorySaver(),
+            flows=MemoryFlowStore(),
         )
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +145,12 @@ async def open_storage(
         threads, runs = SqliteThreadStore(conn, trips), SqliteRunStore(conn, trips)
         await threads.setup()
         await runs.setup()
+        flows = SqliteFlowStore(trips)
+        await flows.setup()
         yield Storage(
             threads=threads,
             runs=runs,
             checkpointer=checkpointer,
             latest_id_reader=checkpointer.alatest_id,
+            flows=flows,
         )
