@@ -19,6 +19,7 @@
     ├── RunTimeout                  --- timeout          (only ever an SSE/JSON error body)
     ├── RunCancelled                --- cancelled
     ├── EventsExpired               410 events_expired   (asked to resume before the log)
+    │   └── ResumeGap               410 resume_gap       (a thread stream's cursor, likewise)
     └── BackendUnavailable          503 backend_unavailable (Postgres/Redis unreachable)
 
 Every level is a meaningful ``except`` target. ``http_status`` and ``headers``
@@ -46,6 +47,7 @@ __all__ = [
     "MalformedJSON",
     "NotFound",
     "PayloadTooLarge",
+    "ResumeGap",
     "RunCancelled",
     "RunConflict",
     "RunNotFound",
@@ -80,6 +82,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     TOO_MANY_RUNS = "too_many_runs"
+    RESUME_GAP = "resume_gap"
 
 
 WWW_AUTHENTICATE = 'Bearer realm="switchyard"'
@@ -201,6 +204,10 @@ class RunCancelled(SwitchyardError):
 class EventsExpired(SwitchyardError):
     status_code = 410
     code = ErrorCode.EVENTS_EXPIRED
+
+
+class ResumeGap(EventsExpired):
+    code = ErrorCode.RESUME_GAP
 
 
 class BackendUnavailable(SwitchyardError):

@@ -31,15 +31,17 @@ from app.coordinator import LocalCoordinator
 from app.endpoints import (
     assistants,
     batch,
+    openapi,
     playground,
     rules,
     runs,
     stream_tokens,
     system,
+    thread_stream,
     threads,
     ws,
 )
-from app.endpoints.http import JSONResponse
+from app.endpoints.http import JSONResponse, http_error_response
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
 from app.runs.manager import RunManager
@@ -68,6 +70,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/ok", system.ok, methods=["GET"]),
         Route("/info", system.info, methods=["GET"]),
+        Route("/openapi.json", openapi.document, methods=["GET"]),
         Route("/assistants/search", assistants.search, methods=["POST"]),
         Route("/assistants/count", assistants.count, methods=["POST"]),
         Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
@@ -85,6 +88,10 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/state/{checkpoint_id}", threads.get_state, methods=["GET"]),
         Route("/threads/{thread_id}/history", threads.history, methods=["GET", "POST"]),
         Route("/threads/{thread_id}/copy", threads.copy, methods=["POST"]),
+        Route("/threads/{thread_id}/stream", thread_stream.join, methods=["GET"]),
+        Route("/threads/{thread_id}/commands", thread_stream.commands, methods=["POST"]),
+        Route("/threads/{thread_id}/stream/events", thread_stream.stream_events, methods=["POST"]),
+        WebSocketRoute("/threads/{thread_id}/stream/events", thread_stream.stream_events_ws),
         Route("/threads/{thread_id}/runs", runs.list_runs, methods=["GET"]),
         Route("/threads/{thread_id}/runs", runs.create_background, methods=["POST"]),
         Route("/threads/{thread_id}/runs/stream", runs.create_stream, methods=["POST"]),
@@ -96,6 +103,7 @@ def routes() -> list[BaseRoute]:
         Route(thread_run + "/cancel", runs.cancel, methods=["POST"]),
         Route(thread_run + "/stream-token", stream_tokens.issue, methods=["POST"]),
         Route("/runs", runs.create_background, methods=["POST"]),
+        Route("/runs/cancel", runs.cancel_many_runs, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
@@ -114,12 +122,7 @@ async def _switchyard_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail
-    if exc.status_code == 404:
-        detail = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return http_error_response(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -21,7 +21,7 @@ from app import serde
 from app.auth.access import request_auth
 from app.auth.run_access import admit_runs
 from app.auth.run_limits import Reservation
-from app.endpoints.http import JSONResponse, read_json
+from app.endpoints.http import NO_BODY, JSONResponse, read_json
 from app.errors import InvalidInput
 from app.events import Event
 from app.runs.batch import Batch, BatchRunner, parse_batch, summary
@@ -39,7 +39,7 @@ async def _batch(
     stateless run) and places held for its items under the user's run limit."""
     services = services_of(request)
     data = await read_json(request, max_bytes=services.settings.runs.max_body_bytes)
-    if data is None:
+    if data is NO_BODY:
         raise InvalidInput("batch body is missing; send an array of run bodies")
     batch = parse_batch(data, services.settings.runs, options=options)
     bodies = [item for item in batch.items if isinstance(item, RunCreate)]

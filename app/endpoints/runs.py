@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import as_id, authorize
 from app.auth.run_access import admit_runs
 from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int, thread_id_param
-from app.endpoints.scoped import run_for, stream_token_headers, thread_for
+from app.endpoints.scoped import run_for, run_visible, stream_token_headers, thread_for
 from app.errors import InvalidInput, RunNotFound
-from app.events import parse_event_id
+from app.events import Event
+from app.runs.bulk_cancel import CancelMany, cancel_many
 from app.runs.manager import RunManager
 from app.runs.targets import check_targets
 from app.schemas import RunCreate, stream_modes_of
 from app.services import Services, services_of
-from app.store.base import RUN_STATUSES, Run
+from app.store.base import ACTIVE_RUN_STATUSES, RUN_STATUSES, Run
+from app.transport.cursor import resume_cursor
+from app.transport.join import joined_events, only_events, unless_drained
 from app.transport.resume import resume
 from app.transport.sse import event_stream_response, run_stream_headers, waiting_json_response
 
@@ -154,10 +159,6 @@ async def join(request: Request) -> Response:
     )
 
 
-def _streams_delta(run: Run) -> bool:
-    return "delta" in stream_modes_of(run.kwargs.get("stream_mode"))
-
-
 async def join_stream(request: Request) -> Response:
     services = services_of(request)
     # A finished stateless run is still found (``_run``): the SDK reconnects
@@ -165,24 +166,30 @@ async def join_stream(request: Request) -> Response:
     run = await _run(request)
     # EventSource sends the header by itself; the query form is for clients
     # that cannot set headers.
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get(
-        "last_event_id"
+    after = resume_cursor(
+        request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     )
-    if last_event_id is not None:
-        try:
-            parse_event_id(last_event_id)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
+    run_modes = stream_modes_of(run.kwargs.get("stream_mode"))
+    # The SDK sends ``stream_mode=`` (empty) when it names none.
+    requested = [m for m in request.query_params.getlist("stream_mode") if m]
+    names = joined_events(requested, run_modes) if requested else None
+    delta = "delta" in (requested or run_modes)
     cancel = query_bool(request, "cancel_on_disconnect")
     sse = services.settings.sse
+    batches: AsyncIterator[Sequence[Event]] = resume(
+        services.events, run.run_id, after=after, delta=delta, keepalive_s=sse.heartbeat_s
+    )
+    if after is not None and run.status not in ACTIVE_RUN_STATUSES:
+        # A reconnect after the run ended (a browser EventSource reconnects
+        # whenever a stream closes): 204 is what makes an EventSource stop.
+        left = await unless_drained(batches)
+        if left is None:
+            return Response(status_code=204)
+        batches = left
+    if names is not None:
+        batches = only_events(batches, names)
     return event_stream_response(
-        resume(
-            services.events,
-            run.run_id,
-            after=last_event_id,
-            delta=_streams_delta(run),
-            keepalive_s=sse.heartbeat_s,
-        ),
+        batches,
         sse=sse,
         streams=services.streams,
         headers=run_stream_headers(run.thread_id, run.run_id),
@@ -193,14 +200,35 @@ async def join_stream(request: Request) -> Response:
 async def cancel(request: Request) -> Response:
     services = services_of(request)
     action = request.query_params.get("action", "interrupt")
+    if action not in ("interrupt", "rollback"):  # refused even when the run has ended
+        raise InvalidInput(f"cancel action must be 'interrupt' or 'rollback', not {action!r}")
     run = await _run(request, "update", action=action)
     wait = query_bool(request, "wait")
     await services.runs.cancel(run.thread_id, run.run_id, action=action, wait=wait)
     return Response(status_code=202 if not wait else 204)
 
 
+async def cancel_many_runs(request: Request) -> Response:
+    services = services_of(request)
+    body = await parse_body(request, CancelMany)
+    action = request.query_params.get("action", "interrupt")
+    if action not in ("interrupt", "rollback"):
+        raise InvalidInput(
+            f"query parameter 'action' must be 'interrupt' or 'rollback', not {action!r}"
+        )
+    value = {"thread_id": as_id(body.thread_id), "action": action}
+    filters = await authorize(request, "threads", "update", value)
+
+    async def visible(run: Run) -> bool:
+        return await run_visible(services, run, filters)
+
+    await cancel_many(services.runs, body, action=action, visible=visible)
+    return Response(status_code=204)
+
+
 __all__ = [
     "cancel",
+    "cancel_many_runs",
     "create_background",
     "create_stream",
     "create_wait",

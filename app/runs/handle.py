@@ -23,6 +23,7 @@ class RunHandle:
     body: RunCreate
     graph_id: str
     kind: RunKind = "stored"  # see app.runs.lifecycle
+    protocol: bool = False  # started by the thread streaming protocol
     task: asyncio.Task[None] | None = None  # drives the run; done once the run has ended
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None

@@ -56,6 +56,7 @@ from app.runs.inputs import InputKeys
 from app.runs.lifecycle import EphemeralLifecycle, Lifecycle, MemoryLifecycle, StoredLifecycle
 from app.runs.recent import RecentRuns, RunOutcome
 from app.runs.resolver import AssistantResolver
+from app.runs.thread_watch import ThreadWatch
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
@@ -99,6 +100,7 @@ class RunManager:
         self._ephemeral = EphemeralLifecycle(registry)
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
+        self.thread_watch = ThreadWatch()  # wakes thread streams when a run is scheduled
 
     # -- creation -----------------------------------------------------------
 
@@ -110,6 +112,7 @@ class RunManager:
         ephemeral: bool = False,
         filters: Filters | None = None,
         thread_metadata: Mapping[str, Any] | None = None,
+        protocol: bool = False,
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
 
@@ -120,7 +123,8 @@ class RunManager:
         A stateless run (``thread_id=None``) that is not kept is a ``memory``
         run, or with ``ephemeral`` (for callers that take the result inline via
         ``wait``, such as batch items) an ``ephemeral`` one; see
-        ``app.runs.lifecycle``.
+        ``app.runs.lifecycle``. ``protocol``: started by the thread streaming
+        protocol (``app.runs.sources.protocol_parts``).
         """
         graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
         await self._input_keys.check(graph_id, body.input)
@@ -153,7 +157,7 @@ class RunManager:
             kwargs=body.model_dump(mode="json", exclude_none=True),
         )
         await self._storage.runs.create(run)
-        handle = RunHandle(run=run, body=body, graph_id=graph_id)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id, protocol=protocol)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle, self._stored)
 
@@ -210,6 +214,8 @@ class RunManager:
         handle.task = asyncio.create_task(
             self._drive(handle, lifecycle, unsubscribe), name=f"run-{run.run_id}"
         )
+        if handle.kind == "stored":
+            self.thread_watch.notify(run.thread_id)
         return run
 
     async def _apply_multitask(
@@ -282,7 +288,11 @@ class RunManager:
         await lifecycle.started(handle, graph)
         await self._emit(handle, lifecycle, "metadata", {"run_id": run.run_id, "attempt": 1})
         graph_run = GraphRun(
-            graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
+            graph=graph,
+            body=body,
+            config=config,
+            keyframe_every=self._keyframe_every,
+            protocol=handle.protocol,
         )
         error: dict[str, Any] | None = None
         status: RunStatus = "success"
@@ -385,6 +395,14 @@ class RunManager:
         if self._memory_run(None, run_id) is not None:
             return False
         return True if run_id in self._handles else None
+
+    def active_run_ids(self, thread_id: str | None = None) -> list[str]:
+        """The runs this process drives that have not ended (on that thread), oldest first."""
+        return [
+            run_id
+            for run_id, handle in self._handles.items()
+            if thread_id is None or handle.run.thread_id == thread_id
+        ]
 
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""

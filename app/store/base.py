@@ -75,6 +75,8 @@ class Run:
     # The validated run-create body, so a queued run can start later, even
     # on another instance, from nothing but this record.
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # 1, plus one each time the run was taken over after its worker died.
+    attempt: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +132,11 @@ class RunStore(Protocol):
         """The run, or ``None`` if unknown or (when given) on another thread."""
         ...
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run: ...
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
+        """Set the status (and, when given, the attempt number) of a run."""
+        ...
 
     async def for_thread(
         self,
@@ -143,6 +149,11 @@ class RunStore(Protocol):
 
     async def active(self, thread_id: str) -> list[Run]:
         """Pending and running runs of a thread, oldest first."""
+        ...
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        """Pending and running runs of every thread, oldest first (what crash
+        recovery looks at)."""
         ...
 
     async def delete(self, run_id: str) -> bool: ...

@@ -201,11 +201,15 @@ class MemoryRunStore:
             return None
         return _copy_run(stored)
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         stored = self._runs.get(run_id)
         if stored is None:
             raise RunNotFound(f"run {run_id} not found")
         stored.status = status
+        if attempt is not None:
+            stored.attempt = attempt
         stored.updated_at = next_update_stamp(stored.updated_at)
         return _copy_run(stored)
 
@@ -234,6 +238,12 @@ class MemoryRunStore:
             for run in self._thread_runs(thread_id)
             if run.status in ACTIVE_RUN_STATUSES
         ]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        found = [run for run in self._runs.values() if run.status in ACTIVE_RUN_STATUSES]
+        found.sort(key=lambda run: run.created_at)  # stable: insertion order breaks ties
+        return [_copy_run(run) for run in found[:limit]]
 
     async def delete(self, run_id: str) -> bool:
         run = self._runs.pop(run_id, None)

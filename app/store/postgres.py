@@ -51,7 +51,7 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _THREAD_COLUMNS = 'thread_id, created_at, updated_at, metadata, status, "values", interrupts'
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata,"
-    " multitask_strategy, kwargs"
+    " multitask_strategy, kwargs, attempt"
 )
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 # Text sort keys compare by code point, as Python's str does, whatever the
@@ -169,6 +169,7 @@ def _run(row: DictRow) -> Run:
         metadata=row["metadata"],
         multitask_strategy=row["multitask_strategy"],
         kwargs=row["kwargs"],
+        attempt=row["attempt"],
     )
 
 
@@ -329,7 +330,7 @@ class PostgresRunStore:
         rows = await _rows(
             self._pool,
             f"INSERT INTO runs ({_RUN_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::jsonb)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::jsonb, %s)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
                 run.run_id,
@@ -341,6 +342,7 @@ class PostgresRunStore:
                 _jsonb(run.metadata),
                 run.multitask_strategy,
                 _jsonb(run.kwargs),
+                run.attempt,
             ),
         )
         if not rows:
@@ -356,12 +358,15 @@ class PostgresRunStore:
         rows = await _rows(self._pool, sql, params)
         return _run(rows[0]) if rows else None
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         rows = await _rows(
             self._pool,
-            f"UPDATE runs SET status = %s, updated_at = {_BUMP} WHERE run_id = %s"
+            f"UPDATE runs SET status = %s, updated_at = {_BUMP},"
+            " attempt = COALESCE(%s, attempt) WHERE run_id = %s"
             f" RETURNING {_RUN_COLUMNS}",
-            (status, utcnow(), run_id),
+            (status, utcnow(), attempt, run_id),
         )
         if not rows:
             raise RunNotFound(f"run {run_id} not found")
@@ -392,6 +397,16 @@ class PostgresRunStore:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = %s AND status IN ({_ACTIVE})"
             " ORDER BY created_at, seq",
             (thread_id,),
+        )
+        return [_run(row) for row in rows]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        rows = await _rows(
+            self._pool,
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({_ACTIVE})"
+            " ORDER BY created_at, seq LIMIT %s",
+            (limit,),
         )
         return [_run(row) for row in rows]
 

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status              TEXT NOT NULL,
     metadata            TEXT NOT NULL,
     multitask_strategy  TEXT NOT NULL,
-    kwargs              TEXT NOT NULL
+    kwargs              TEXT NOT NULL,
+    attempt             INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_thread_created_at ON runs (thread_id, created_at);
 """
@@ -79,7 +80,7 @@ CREATE INDEX IF NOT EXISTS runs_thread_created_at ON runs (thread_id, created_at
 _THREAD_COLUMNS = 'thread_id, created_at, updated_at, metadata, status, "values", interrupts'
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata,"
-    " multitask_strategy, kwargs"
+    " multitask_strategy, kwargs, attempt"
 )
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 
@@ -175,9 +176,18 @@ def _thread_from_row(row: Row) -> Thread:
 
 
 def _run_from_row(row: Row) -> Run:
-    run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, strategy, kwargs = (
-        row
-    )
+    (
+        run_id,
+        thread_id,
+        assistant_id,
+        created_at,
+        updated_at,
+        status,
+        metadata,
+        strategy,
+        kwargs,
+        attempt,
+    ) = row
     return Run(
         run_id=run_id,
         thread_id=thread_id,
@@ -188,6 +198,7 @@ def _run_from_row(row: Row) -> Run:
         metadata=loads(metadata),
         multitask_strategy=strategy,
         kwargs=loads(kwargs),
+        attempt=attempt,
     )
 
 
@@ -396,12 +407,19 @@ class SqliteRunStore:
 
     async def setup(self) -> None:
         await self._conn.executescript(_RUNS_SCHEMA)
+        # Files written before runs had an attempt number get the column.
+        async with self._conn.execute("PRAGMA table_info(runs)") as cursor:
+            columns = {row[1] async for row in cursor}
+        if "attempt" not in columns:
+            await self._conn.execute(
+                "ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"
+            )
         await self._conn.commit()
 
     async def create(self, run: Run) -> Run:
         rows = await _write(
             self._trips,
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
                 run.run_id,
@@ -413,6 +431,7 @@ class SqliteRunStore:
                 _text(run.metadata),
                 run.multitask_strategy,
                 _text(run.kwargs),
+                run.attempt,
             ),
         )
         if not rows:
@@ -429,12 +448,15 @@ class SqliteRunStore:
             return _run_from_row(row)
         return None
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         rows = await _write(
             self._trips,
-            "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1) WHERE run_id = ?"
+            "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1),"
+            " attempt = COALESCE(?, attempt) WHERE run_id = ?"
             f" RETURNING {_RUN_COLUMNS}",
-            (status, _micros(utcnow()), run_id),
+            (status, _micros(utcnow()), attempt, run_id),
         )
         if not rows:
             raise RunNotFound(f"run {run_id} not found")
@@ -465,6 +487,16 @@ class SqliteRunStore:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ? AND status IN ({_ACTIVE})"
             " ORDER BY created_at, rowid",
             (thread_id,),
+        )
+        return [_run_from_row(row) for row in rows]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        rows = await _read(
+            self._trips,
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({_ACTIVE})"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (limit,),
         )
         return [_run_from_row(row) for row in rows]
 

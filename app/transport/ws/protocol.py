@@ -40,8 +40,9 @@ from pydantic import (
 from app import serde
 from app.endpoints.http import describe_validation_error, validate
 from app.errors import InvalidInput, MalformedJSON, SwitchyardError
-from app.events import Event, parse_event_id
+from app.events import Event
 from app.schemas import RunCreate
+from app.transport.cursor import resume_cursor
 
 __all__ = [
     "AuthMessage",
@@ -74,9 +75,11 @@ class Subscribe(_Message):
     @field_validator("last_event_id")
     @classmethod
     def _event_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_event_id(value)  # ValueError says what shape it wants
-        return value
+        # "-", "-1", "0", "0-0": from the start, as on the SSE stream.
+        try:
+            return resume_cursor(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
 
 class Cancel(_Message):

@@ -477,6 +477,27 @@ async def test_delete_thread_when_runs_exist_then_all_deleted_and_counted(runs: 
     assert await runs.delete_thread("t1") == 0
 
 
+async def test_set_status_when_attempt_given_then_stored_else_kept(runs: RunStore) -> None:
+    created = await runs.create(new_run("r1"))
+    assert created.attempt == 1
+    retried = await runs.set_status("r1", "running", attempt=2)
+    assert retried.attempt == 2
+    assert (await runs.set_status("r1", "success")).attempt == 2
+    stored = await runs.get("r1")
+    assert stored is not None
+    assert (stored.status, stored.attempt) == ("success", 2)
+
+
+async def test_all_active_when_runs_on_many_threads_then_active_ones_oldest_first(
+    runs: RunStore,
+) -> None:
+    statuses = ["success", "running", "pending", "error", "pending"]
+    for i, status in enumerate(statuses):
+        await runs.create(new_run(f"r{i}", f"t{i % 2}", 10 - i, status=status))
+    assert ids_of(await runs.all_active()) == ["r4", "r2", "r1"]
+    assert ids_of(await runs.all_active(limit=2)) == ["r4", "r2"]
+
+
 # --- threads: auth filters (app.store.filters) ------------------------------------------
 
 OWNED = {"alice": {"owner": "alice", "team": ["red", "blue"]}, "bob": {"owner": "bob"}}
