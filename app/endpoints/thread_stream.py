@@ -100,8 +100,18 @@ async def stream_events(request: Request) -> Response:
 
 async def stream_events_ws(websocket: WebSocket) -> None:
     services = services_of(websocket)
+    thread_id = websocket.path_params["thread_id"]
     try:
-        await _existing(websocket, services, websocket.path_params["thread_id"])
+        # A thread that does not exist yet may be started over the socket;
+        # one that exists must be the caller's.
+        filters = await authorize(websocket, "threads", "read", {"thread_id": as_id(thread_id)})
+        threads = services.storage.threads
+        if (
+            filters
+            and await threads.get(thread_id, filters=filters) is None
+            and await threads.get(thread_id) is not None
+        ):
+            raise ThreadNotFound(f"thread {thread_id} not found")
     except SwitchyardError as exc:  # before accepting: the handshake is refused
         await websocket.close(1008, exc.message[:120])
         return

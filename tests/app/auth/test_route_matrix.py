@@ -320,9 +320,12 @@ def test_route_matrix(matrix: Matrix, key: RouteKey, condition: str) -> None:
         ) as streamed:
             status, body_text = streamed.status_code, ""
     else:
-        response = matrix.http.request(
-            key[0], call.path, json=call.body, headers=headers_for(condition)
-        )
+        headers = headers_for(condition)
+        if key == ("GET", "/openapi.json"):
+            # Its 500 (see below) makes the server drop the connection after
+            # answering: do not leave it in the pool for the next request.
+            headers = {**headers, "Connection": "close"}
+        response = matrix.http.request(key[0], call.path, json=call.body, headers=headers)
         status, body_text = response.status_code, response.text
         if status == 401:
             assert response.headers["www-authenticate"].startswith("Bearer")
