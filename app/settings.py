@@ -75,6 +75,9 @@ class RunSettings(BaseModel):
     recent_outputs: int = Field(
         1_000, ge=0, description="Of those, how many keep their output for /join."
     )
+    recent_max_bytes: int = Field(
+        64 << 20, ge=0, description="What those runs may hold in all (JSON bytes; app.runs.recent)."
+    )
 
 
 class EventLogSettings(BaseModel):

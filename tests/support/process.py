@@ -8,17 +8,31 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from tests.support.server import free_port
 
-__all__ = ["serve_process"]
+__all__ = ["ServerProcess", "serve_process", "server_process"]
 
 _READY = "Application startup complete"
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    url: str
+    pid: int
+
+
 @contextmanager
 def serve_process(env: Mapping[str, str]) -> Iterator[str]:
-    """Start ``switchyard serve`` with extra env; yield its URL once it is ready.
+    """Start ``switchyard serve`` with extra env; yield its URL once it is ready."""
+    with server_process(env) as server:
+        yield server.url
+
+
+@contextmanager
+def server_process(env: Mapping[str, str]) -> Iterator[ServerProcess]:
+    """Start ``switchyard serve`` with extra env; yield its URL and pid once it is ready.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
     every graph; output is drained in a thread so the pipe never fills.
@@ -50,7 +64,7 @@ def serve_process(env: Mapping[str, str]) -> Iterator[str]:
     drain = threading.Thread(target=lambda: output.extend(proc.stdout or ()), daemon=True)
     drain.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield ServerProcess(f"http://127.0.0.1:{port}", proc.pid)
     finally:
         proc.terminate()
         try:
