@@ -155,10 +155,10 @@ def test_sync_stream_when_run_started_then_events_and_output(
     try:
         with client.threads.stream(assistant_id="agent", transport=transport) as thread:
             thread.run.start(input=_ask("hello there"))
-            events = []
+            events: list[dict[str, Any]] = []
             for event in thread.subscribe(["messages", "lifecycle", "custom"]):
-                events.append(event)
-                if _root_end(event):
+                events.append(dict(event))
+                if _root_end(events[-1]):
                     break
             output = thread.output
     finally:
