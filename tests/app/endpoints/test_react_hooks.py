@@ -121,6 +121,14 @@ def _no_errors(console: ConsoleErrors) -> None:
     assert [m for m in console.messages if "net::ERR_ABORTED" not in m] == []
 
 
+def _shows(page: Page, selector: str, text: str) -> None:
+    """``selector`` shows ``text``; a failure says what the page showed instead."""
+    try:
+        expect(page.locator(selector)).to_have_text(text, timeout=TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\npage: {page.locator('#root').inner_html()}") from None
+
+
 def _send(page: Page, text: str) -> None:
     page.fill("#text", text)
     page.click("#send")
@@ -184,7 +192,7 @@ def test_interrupt_when_approved_on_the_page_then_run_resumes(
 ) -> None:
     console = _open(page, net, hook)
     _send(page, "please approve this")
-    expect(page.locator("#question")).to_have_text("approve?", timeout=TIMEOUT_MS)
+    _shows(page, "#question", "approve?")
     page.click("#approve")
     expect(page.locator("#interrupt")).to_have_count(0, timeout=TIMEOUT_MS)
     expect(page.locator('#messages li[data-type="ai"]').last).to_have_text(
@@ -201,15 +209,11 @@ def test_branch_when_first_message_edited_then_thread_forks_from_its_checkpoint(
 ) -> None:
     console = _open(page, net, hook)
     _send(page, "first question")
-    expect(page.locator('#messages li[data-type="ai"]')).to_have_text(
-        "first question", timeout=TIMEOUT_MS
-    )
+    _shows(page, '#messages li[data-type="ai"]', "first question")
     _wait_idle(page)
     page.fill("#text", "second question")
     page.click("#branch")
-    expect(page.locator('#messages li[data-type="ai"]')).to_have_text(
-        "second question", timeout=TIMEOUT_MS
-    )
+    _shows(page, '#messages li[data-type="ai"]', "second question")
     _wait_idle(page)
     assert _texts(page, "human") == ["second question"]
     values = _state(net, _thread_id(page))
