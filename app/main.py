@@ -9,6 +9,7 @@ load stops startup with its spec and reason (unless ``skip_broken``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -25,13 +26,16 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from app.coordinator import LocalCoordinator
 from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
 from app.endpoints.http import JSONResponse
+from app.endpoints.platform_routes import platform_routes
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
+from app.platform import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
 from app.store import open_storage
+from app.store.longterm import open_longterm_store
 from app.transport.sse_response import OpenStreams
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
@@ -83,6 +87,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
+        *platform_routes(),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
         Route("/runs/batch", batch.create, methods=["POST"]),
@@ -162,10 +167,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
             _shared_redis(settings) as redis,
+            open_longterm_store(settings) as store,
+            contextlib.AsyncExitStack() as stack,
         ):
             deps = _graph_deps(settings)
             registry = GraphRegistry.from_config_files(
-                _config_files(settings), checkpointer=storage.checkpointer, deps=deps
+                _config_files(settings), checkpointer=storage.checkpointer, deps=deps, store=store
             )
             hybrid_router = _build_router(settings, registry)
             registry.provide(router=hybrid_router)
@@ -178,7 +185,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.collect()
                 gc.freeze()
             events = make_event_log(settings.events, redis)
-            resolver = AssistantResolver(registry)
+            resolver = AssistantResolver(registry, storage.assistants)
+            await resolver.sync_system()
             streams = OpenStreams()
             coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
             manager = RunManager(
@@ -190,6 +198,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 coordinator=coordinator,
                 model_label=model_label(deps["model"]),
             )
+            platform = await stack.enter_async_context(
+                start_platform(settings, storage=storage, events=events, runs=manager, store=store)
+            )
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
@@ -198,6 +209,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 runs=manager,
                 assistants=resolver,
                 streams=streams,
+                platform=platform,
                 router=hybrid_router,
             )
             # A run allocates thousands of containers (LangGraph's tasks,
@@ -213,6 +225,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             finally:
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
+                await stack.aclose()  # the platform first: no cron may start a run now
                 await manager.shutdown()
                 await coordinator.close()
                 if hybrid_router is not None:

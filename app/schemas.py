@@ -193,11 +193,28 @@ class RunCreate(Strict):
         return stream_modes_of(self.stream_mode)
 
 
+class ThreadTTL(Strict):
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    ttl: float = Field(gt=0, description="Minutes from now until the thread is swept.")
+
+
+class SuperstepUpdate(Strict):
+    values: dict[str, Any] | list[Any] | None = None
+    command: CommandBody | None = None
+    as_node: str
+
+
+class Superstep(Strict):
+    updates: list[SuperstepUpdate] = Field(min_length=1)
+
+
 class ThreadCreate(Strict):
     thread_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
+    ttl: ThreadTTL | None = None  # see app.lifecycle
+    supersteps: list[Superstep] | None = None
 
     @field_validator("thread_id")
     @classmethod
@@ -207,6 +224,7 @@ class ThreadCreate(Strict):
 
 class ThreadPatch(Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: ThreadTTL | None = None
 
 
 class ThreadFilter(Strict):

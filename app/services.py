@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from app.events import EventLog
+from app.platform import Platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     runs: RunManager
     assistants: AssistantResolver
     streams: OpenStreams
+    platform: Platform  # store, thread purge/TTL, crons, webhooks
     router: HybridRouter | None = None
 
 

@@ -16,6 +16,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.settings_platform import (
+    CronSettings,
+    LongTermStoreSettings,
+    ThreadSettings,
+    WebhookSettings,
+)
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -151,6 +157,11 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
+    # The platform API (app.settings_platform): /store, thread TTL, crons, webhooks.
+    store: LongTermStoreSettings = LongTermStoreSettings()
+    threads: ThreadSettings = ThreadSettings()
+    crons: CronSettings = CronSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

@@ -1,79 +1,83 @@
-"""Assistants: one per registered graph (read-only)."""
+"""Assistants: search, count, get, and what their graph says about itself.
+
+Writes (create, update, delete, versions) are in ``assistants_write``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from langgraph.pregel import Pregel
-from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.endpoints import graph_info
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.endpoints.select import pick
-from app.runs.snapshots import json_schema
 from app.schemas import AssistantCount, AssistantSearch
-from app.services import services_of
-
-
-def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:
-    if body.graph_id and record["graph_id"] != body.graph_id:
-        return False
-    if body.name and body.name.lower() not in record["name"].lower():
-        return False
-    return all(record["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+from app.services import Services, services_of
+from app.store.assistants import Assistant
 
 
 async def search(request: Request) -> Response:
     body = await parse_body(request, AssistantSearch, empty_ok=True)
-    found = [r for r in services_of(request).assistants.all() if _matches(r, body)]
-    if body.sort_by is not None:
-        # Stable: assistants that tie (all share created_at) keep config order.
-        key = body.sort_by
-        found.sort(key=lambda record: record[key], reverse=body.sort_order == "desc")
-    elif body.sort_order == "desc":
-        found.reverse()
-    page = found[body.offset : body.offset + body.limit]
-    return JSONResponse([pick(record, body.select) for record in page])
+    found = await services_of(request).assistants.store.search(
+        graph_id=body.graph_id,
+        metadata=body.metadata,
+        name=body.name,
+        limit=body.limit,
+        offset=body.offset,
+        # Without sort_by: creation order, so the system assistants come in
+        # the order their graphs are configured (they share one created_at).
+        sort_by=body.sort_by or "created_at",
+        sort_order=body.sort_order,
+    )
+    headers = {}
+    if len(found) == body.limit:  # what langgraph-sdk's response_format="object" reads
+        headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    records = [pick(a.to_json(), body.select) for a in found]
+    return JSONResponse(records, headers=headers)
 
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, AssistantCount, empty_ok=True)
-    return JSONResponse(sum(_matches(r, body) for r in services_of(request).assistants.all()))
+    total = await services_of(request).assistants.store.count(
+        graph_id=body.graph_id, metadata=body.metadata, name=body.name
+    )
+    return JSONResponse(total)
 
 
-async def _graph(request: Request) -> tuple[str, Pregel[Any, Any, Any, Any]]:
+async def _assistant(request: Request) -> tuple[Services, Assistant]:
     services = services_of(request)
-    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
-    return graph_id, await services.registry.get(graph_id)
+    return services, await services.assistants.lookup(request.path_params["assistant_id"])
+
+
+async def _graph(request: Request) -> tuple[Assistant, Pregel[Any, Any, Any, Any]]:
+    services, assistant = await _assistant(request)
+    services.assistants.check_graph(assistant.graph_id)
+    return assistant, await services.registry.get(assistant.graph_id)
 
 
 async def get(request: Request) -> Response:
-    services = services_of(request)
-    graph_id, _ = services.assistants.resolve(request.path_params["assistant_id"])
-    return JSONResponse(services.assistants.record(graph_id))
+    _, assistant = await _assistant(request)
+    return JSONResponse(assistant.to_json())
 
 
 async def graph(request: Request) -> Response:
     _, compiled = await _graph(request)
-    xray = query_bool(request, "xray")
-    drawable = await compiled.aget_graph(xray=xray)
-    return JSONResponse(drawable.to_json())
+    return JSONResponse(await graph_info.drawing(compiled, graph_info.xray_param(request)))
 
 
 async def schemas(request: Request) -> Response:
-    graph_id, compiled = await _graph(request)
-    builder = getattr(compiled, "builder", None)
-    state_schema = getattr(builder, "state_schema", None)
-    return JSONResponse(
-        {
-            "graph_id": graph_id,
-            "input_schema": json_schema(compiled.get_input_jsonschema),
-            "output_schema": json_schema(compiled.get_output_jsonschema),
-            "state_schema": json_schema(
-                lambda: TypeAdapter(state_schema).json_schema() if state_schema else {}
-            ),
-            "config_schema": json_schema(compiled.get_config_jsonschema),
-            "context_schema": json_schema(compiled.get_context_jsonschema),
-        }
+    assistant, compiled = await _graph(request)
+    return JSONResponse({"graph_id": assistant.graph_id, **graph_info.schemas(compiled)})
+
+
+async def subgraphs(request: Request) -> Response:
+    _, compiled = await _graph(request)
+    found = await graph_info.subgraph_schemas(
+        compiled,
+        namespace=request.path_params.get("namespace"),
+        recurse=query_bool(request, "recurse"),
     )
+    return JSONResponse(found)

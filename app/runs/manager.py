@@ -110,7 +110,7 @@ class RunManager:
         ``wait``, such as batch items) an ``ephemeral`` one; see
         ``app.runs.lifecycle``.
         """
-        graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
+        body, graph_id, assistant_id = await self._assistants.for_run(body)
         await self._input_keys.check(graph_id, body.input)
         stateless = thread_id is None and body.on_completion != "keep"
         if ephemeral and not stateless:

@@ -9,19 +9,21 @@ are opened as a bundle because, on SQLite, they must share one connection:
         one aiosqlite connection (WAL, synchronous=NORMAL), one SqliteTrips
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
-        └── SqliteRunStore         table runs
+        ├── SqliteRunStore         table runs
+        └── SqliteAssistantStore   tables assistants, assistant_versions
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
-        └── PostgresRunStore       table runs
+        ├── PostgresRunStore       table runs
+        └── assistants: in memory per process until a Postgres AssistantStore lands
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from app.settings import PostgresSettings, StorageSettings
 from app.store import sqlite
+from app.store.assistants import AssistantStore, MemoryAssistantStore
+from app.store.assistants_sqlite import SqliteAssistantStore
 from app.store.base import (
     ACTIVE_RUN_STATUSES,
     MultitaskStrategy,
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "AssistantStore",
     "MemoryRunStore",
     "MemoryThreadStore",
     "MultitaskStrategy",
@@ -78,6 +83,8 @@ class Storage:
     latest_id_reader: Callable[[str, str], Awaitable[str | None]] | None = None
     # The pool and saver when the backend is "postgres" (the coordinator shares them).
     postgres: PostgresBackend | None = None
+    # Assistants and their versions (app.store.assistants); see the module docstring.
+    assistants: AssistantStore = field(default_factory=MemoryAssistantStore)
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -123,7 +130,10 @@ async def open_storage(
         return
     if settings.backend == "memory":
         yield Storage(
-            threads=MemoryThreadStore(), runs=MemoryRunStore(), checkpointer=InMemorySaver()
+            threads=MemoryThreadStore(),
+            runs=MemoryRunStore(),
+            checkpointer=InMemorySaver(),
+            assistants=MemoryAssistantStore(),
         )
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +144,12 @@ async def open_storage(
         threads, runs = SqliteThreadStore(conn, trips), SqliteRunStore(conn, trips)
         await threads.setup()
         await runs.setup()
+        assistants = SqliteAssistantStore(conn, trips)
+        await assistants.setup()
         yield Storage(
             threads=threads,
             runs=runs,
             checkpointer=checkpointer,
             latest_id_reader=checkpointer.alatest_id,
+            assistants=assistants,
         )
