@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import openai
 from langgraph.store.base import BaseStore
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.endpoints.http import JSONResponse, parse_body, query_bool
-from app.errors import InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound, SwitchyardError
 from app.schemas_platform import (
     StoreDelete,
     StoreNamespaces,
@@ -29,6 +30,12 @@ _T = TypeVar("_T")
 
 class ItemNotFound(NotFound):
     """No item under that namespace and key (or it expired)."""
+
+
+class EmbeddingFailed(SwitchyardError):
+    """The embeddings endpoint failed: the server's dependency, not the input."""
+
+    status_code = 502
 
 
 def _store(request: Request) -> BaseStore:
@@ -46,6 +53,8 @@ async def _call(work: Awaitable[_T]) -> _T:
         ) from None
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+    except openai.APIError as exc:
+        raise EmbeddingFailed(f"the embeddings endpoint failed: {exc}") from None
 
 
 def _namespace_param(request: Request) -> tuple[str, ...]:
@@ -91,6 +100,12 @@ async def delete_item(request: Request) -> Response:
 async def search_items(request: Request) -> Response:
     body = await parse_body(request, StoreSearch, empty_ok=True)
     store = _store(request)
+    if body.query and getattr(store, "index_config", None) is None:
+        # LangGraph's stores ignore a query they cannot embed; say so instead.
+        raise InvalidInput(
+            "'query' needs a semantic index: set SWITCHYARD_STORE_INDEX_EMBED "
+            "('openai' or 'local'), or search without a query"
+        )
     kwargs: dict[str, Any] = {
         "filter": body.filter,
         "limit": body.limit,

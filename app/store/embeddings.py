@@ -16,6 +16,7 @@ import os
 import threading
 from typing import Any
 
+import httpx
 from langchain_core.embeddings import Embeddings
 from pydantic import SecretStr
 
@@ -66,7 +67,7 @@ class LocalMiniLM(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def _openai(settings: Settings) -> Embeddings:
+def _openai(settings: Settings, http: httpx.AsyncClient | None) -> Embeddings:
     from langchain_openai import OpenAIEmbeddings
 
     store, llm = settings.store, settings.llm
@@ -84,14 +85,20 @@ def _openai(settings: Settings) -> Embeddings:
         check_embedding_ctx_length=False,
         request_timeout=llm.timeout_s,
         max_retries=llm.max_retries,
+        # The caller's client, closed with the app: one the SDK made itself
+        # would leave its sockets to the garbage collector.
+        http_async_client=http,
     )
 
 
-def build_embeddings(settings: Settings) -> tuple[Embeddings | None, int]:
-    """``(embeddings, dims)`` for the settings; ``(None, 0)`` when no index is wanted."""
+def build_embeddings(
+    settings: Settings, http: httpx.AsyncClient | None = None
+) -> tuple[Embeddings | None, int]:
+    """``(embeddings, dims)`` for the settings; ``(None, 0)`` when no index is wanted.
+    ``http`` carries the ``openai`` kind's requests (its owner closes it)."""
     kind = settings.store.index_embed
     if kind is None:
         return None, 0
     if kind == "local":
         return LocalMiniLM(), settings.store.index_dims or LOCAL_DIMS
-    return _openai(settings), settings.store.index_dims or OPENAI_DIMS
+    return _openai(settings, http), settings.store.index_dims or OPENAI_DIMS

@@ -16,17 +16,20 @@ so a node's ``store`` argument and ``get_store()`` see what clients put.
 
 from __future__ import annotations
 
+import functools
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
+import httpx
 from langgraph.store.base import BaseStore, IndexConfig, TTLConfig
 from langgraph.store.memory import InMemoryStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from app.settings import Settings
-from app.store.embeddings import build_embeddings
+from app.store.embeddings import EmbeddingsUnavailable, build_embeddings
 
 __all__ = ["index_config", "open_longterm_store", "store_file"]
 
@@ -36,17 +39,48 @@ def store_file(settings: Settings) -> Path:
     return path if path.is_absolute() else settings.data_dir / path
 
 
-def index_config(settings: Settings) -> IndexConfig | None:
+def index_config(settings: Settings, http: httpx.AsyncClient | None = None) -> IndexConfig | None:
     """The semantic index the settings ask for, or None (no ``query`` search)."""
-    embeddings, dims = build_embeddings(settings)
+    embeddings, dims = build_embeddings(settings, http)
     if embeddings is None:
         return None
-    return IndexConfig(dims=dims, embed=embeddings, fields=list(settings.store.index_fields))
+    fields = list(settings.store.index_fields)
+    config = IndexConfig(dims=dims, embed=embeddings, fields=fields)
+    # langgraph-checkpoint-sqlite's store reads the paths from "text_fields"
+    # (InMemoryStore from "fields"); without it SQLite embeds the whole value.
+    config["text_fields"] = fields  # type: ignore[typeddict-unknown-key]
+    return config
+
+
+def _connect(path: Path, *, loads_extensions: bool) -> aiosqlite.Connection:
+    """An autocommit connection; one that can load sqlite-vec when an index needs it.
+
+    Some Python builds (pyenv's default among them) leave out SQLite's
+    extension loading; pysqlite3-binary, the same DB-API with its own
+    SQLite, has it, and aiosqlite takes any DB-API connector.
+    """
+    if not loads_extensions or hasattr(sqlite3.Connection, "enable_load_extension"):
+        return aiosqlite.connect(path, isolation_level=None)
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError:
+        raise EmbeddingsUnavailable(
+            "this Python's sqlite3 cannot load extensions, which the SQLite store's index "
+            "(sqlite-vec) needs: pip install pysqlite3-binary"
+        ) from None
+    connector = functools.partial(dbapi2.connect, str(path), isolation_level=None)
+    return aiosqlite.Connection(connector, iter_chunk_size=64)
 
 
 @asynccontextmanager
 async def open_longterm_store(settings: Settings) -> AsyncIterator[BaseStore]:
-    index = index_config(settings)
+    http = httpx.AsyncClient(timeout=settings.llm.timeout_s)
+    async with http, _open(settings, index_config(settings, http)) as store:
+        yield store
+
+
+@asynccontextmanager
+async def _open(settings: Settings, index: IndexConfig | None) -> AsyncIterator[BaseStore]:
     if settings.storage.backend == "memory":
         yield InMemoryStore(index=index)
         return
@@ -57,7 +91,7 @@ async def open_longterm_store(settings: Settings) -> AsyncIterator[BaseStore]:
         ttl["default_ttl"] = settings.store.default_ttl_minutes
     # Autocommit mode: the store issues its own BEGIN/COMMIT (as its
     # ``from_conn_string`` sets up), which sqlite3's implicit transactions break.
-    async with aiosqlite.connect(path, isolation_level=None) as conn:
+    async with _connect(path, loads_extensions=index is not None) as conn:
         await conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         store = AsyncSqliteStore(conn, index=index, ttl=ttl)
         await store.setup()
