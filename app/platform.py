@@ -63,7 +63,7 @@ async def start_platform(
     runs: RunManager,
     store: BaseStore,
 ) -> AsyncIterator[Platform]:
-    purger = ThreadPurger(storage, events, cancel_runs=runs.cancel_thread)
+    purger = ThreadPurger(storage, cascade=runs.delete_thread)
     platform = Platform(store=store, purger=purger)
     if isinstance(store, AsyncSqliteStore):
         platform.tasks.append(

@@ -1,10 +1,11 @@
 """Deleting a thread for good, and pruning it to its latest state.
 
-``delete_thread`` removes everything a thread left behind: its runs (cancelled
-first), their event logs, its checkpoints and writes, its TTL, and the
-thread record. LangGraph's in-process server keeps a deleted thread's
-checkpoints and logs (langgraph#8054); here the storage a thread used goes
-back to what it was before the thread existed (tested row by row).
+``delete_thread`` removes everything a thread left behind through the run
+manager's one cascade (runs cancelled first, their event logs, checkpoints
+and writes, the thread record), then its TTL. LangGraph's in-process server
+keeps a deleted thread's checkpoints and logs (langgraph#8054); here the
+storage a thread used goes back to what it was before it existed (tested
+row by row).
 
 ``keep_latest`` keeps the thread and, of its checkpoints, only the latest of
 each namespace (with its pending writes), so its state reads the same while
@@ -19,44 +20,30 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver, CheckpointTuple
 
-from app.events import EventLog
 from app.store import Storage
 
 __all__ = ["ThreadPurger", "keep_latest_checkpoints"]
 
-_PAGE = 1000
-
-
 class ThreadPurger:
-    """Deletes or prunes threads; ``cancel_runs`` stops a thread's live runs first."""
+    """Deletes or prunes threads; ``cascade`` is ``RunManager.delete_thread``."""
 
     def __init__(
         self,
         storage: Storage,
-        events: EventLog,
-        cancel_runs: Callable[[str], Awaitable[None]],
+        cascade: Callable[[str], Awaitable[None]],
         forget_ttl: Callable[[str], Awaitable[Any]] | None = None,
     ) -> None:
         self._storage = storage
-        self._events = events
-        self._cancel_runs = cancel_runs
+        self._cascade = cascade
         self._forget_ttl = forget_ttl
 
     async def delete_thread(self, thread_id: str) -> bool:
         """True if the thread existed. Safe to repeat (a sweeper and a client may race)."""
-        await self._cancel_runs(thread_id)
-        run_ids: list[str] = []
-        while page := await self._storage.runs.for_thread(
-            thread_id, limit=_PAGE, offset=len(run_ids)
-        ):
-            run_ids += [run.run_id for run in page]
-        for run_id in run_ids:
-            await self._events.delete(run_id)
-        await self._storage.runs.delete_thread(thread_id)
-        await self._storage.checkpointer.adelete_thread(thread_id)
+        existed = await self._storage.threads.get(thread_id) is not None
+        await self._cascade(thread_id)
         if self._forget_ttl is not None:
             await self._forget_ttl(thread_id)
-        return await self._storage.threads.delete(thread_id)
+        return existed
 
     async def prune(self, thread_id: str, strategy: str) -> bool:
         """Apply a prune/TTL strategy; True if the thread was pruned. ``keep_latest``
