@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from langgraph.store.base import BaseStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-from app.events import EventLog
 from app.lifecycle.purge import ThreadPurger
+from app.lifecycle.sweeper import ThreadSweeper
 from app.runs.manager import RunManager
 from app.settings import Settings
 from app.store import Storage
@@ -39,6 +39,7 @@ log = logging.getLogger("switchyard.platform")
 class Platform:
     store: BaseStore
     purger: ThreadPurger
+    sweeper: ThreadSweeper
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -59,12 +60,20 @@ async def start_platform(
     settings: Settings,
     *,
     storage: Storage,
-    events: EventLog,
     runs: RunManager,
     store: BaseStore,
 ) -> AsyncIterator[Platform]:
-    purger = ThreadPurger(storage, cascade=runs.delete_thread)
-    platform = Platform(store=store, purger=purger)
+    purger = ThreadPurger(
+        storage, cascade=runs.delete_thread, forget_ttl=storage.thread_ttls.forget
+    )
+    sweeper = ThreadSweeper(storage, storage.thread_ttls, purger, settings.threads)
+    platform = Platform(store=store, purger=purger, sweeper=sweeper)
+    platform.tasks.append(
+        asyncio.create_task(
+            every(settings.threads.sweep_interval_s, sweeper.sweep, "thread TTL sweep"),
+            name="thread-ttl-sweeper",
+        )
+    )
     if isinstance(store, AsyncSqliteStore):
         platform.tasks.append(
             asyncio.create_task(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from app.endpoints import assistants, assistants_write, store_items
+from app.endpoints import assistants, assistants_write, store_items, thread_lifecycle
 
 __all__ = ["platform_routes"]
 
@@ -23,6 +23,7 @@ def platform_routes() -> list[BaseRoute]:
         Route(aid + "/latest", assistants_write.set_latest, methods=["POST"]),
         Route(aid + "/subgraphs", assistants.subgraphs, methods=["GET"]),
         Route(aid + "/subgraphs/{namespace}", assistants.subgraphs, methods=["GET"]),
+        Route("/threads/prune", thread_lifecycle.prune, methods=["POST"]),
         Route("/store/items", store_items.put_item, methods=["PUT"]),
         Route("/store/items", store_items.get_item, methods=["GET"]),
         Route("/store/items", store_items.delete_item, methods=["DELETE"]),

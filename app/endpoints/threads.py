@@ -12,6 +12,7 @@ from langgraph.pregel import Pregel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.endpoints import thread_lifecycle
 from app.endpoints.http import (
     JSONResponse,
     parse_body,
@@ -79,6 +80,11 @@ async def create(request: Request) -> Response:
         if body.if_exists != "do_nothing":
             raise
         thread = await _thread(services, thread_id)
+        return JSONResponse(thread.to_json())
+    await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
+    if body.supersteps:
+        await thread_lifecycle.apply_supersteps(services, thread, body.supersteps)
+        thread = await _thread(services, thread_id)
     return JSONResponse(thread.to_json())
 
 
@@ -106,8 +112,9 @@ async def count(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
-    thread = await _thread(services_of(request), thread_id_param(request))
-    return JSONResponse(thread.to_json())
+    services = services_of(request)
+    thread = await _thread(services, thread_id_param(request))
+    return JSONResponse(await thread_lifecycle.with_ttl(services, request, thread))
 
 
 async def patch(request: Request) -> Response:
@@ -116,6 +123,7 @@ async def patch(request: Request) -> Response:
     body = await parse_body(request, ThreadPatch)
     await _thread(services, thread_id)
     thread = await services.storage.threads.update(thread_id, metadata=body.metadata)
+    await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
     return JSONResponse(thread.to_json())
 
 
@@ -123,7 +131,7 @@ async def delete(request: Request) -> Response:
     services = services_of(request)
     thread_id = thread_id_param(request)
     await _thread(services, thread_id)
-    await services.runs.delete_thread(thread_id)
+    await services.platform.purger.delete_thread(thread_id)  # the run cascade + its TTL
     return Response(status_code=204)
 
 

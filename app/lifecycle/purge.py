@@ -24,6 +24,7 @@ from app.store import Storage
 
 __all__ = ["ThreadPurger", "keep_latest_checkpoints"]
 
+
 class ThreadPurger:
     """Deletes or prunes threads; ``cascade`` is ``RunManager.delete_thread``."""
 

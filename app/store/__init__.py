@@ -10,13 +10,14 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         ├── SqliteRunStore         table runs
-        └── SqliteAssistantStore   tables assistants, assistant_versions
+        ├── SqliteAssistantStore   tables assistants, assistant_versions
+        └── SqliteThreadTTLStore   table thread_ttl
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
         ├── PostgresRunStore       table runs
-        └── assistants: in memory per process until a Postgres AssistantStore lands
+        └── assistants, thread TTLs: in memory per process until Postgres stores land
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
+from app.store.thread_ttl import MemoryThreadTTLStore, SqliteThreadTTLStore, ThreadTTLStore
 
 if TYPE_CHECKING:
     from app.store.postgres_pool import PostgresBackend
@@ -85,6 +87,8 @@ class Storage:
     postgres: PostgresBackend | None = None
     # Assistants and their versions (app.store.assistants); see the module docstring.
     assistants: AssistantStore = field(default_factory=MemoryAssistantStore)
+    # When each thread with a TTL is due (app.store.thread_ttl).
+    thread_ttls: ThreadTTLStore = field(default_factory=MemoryThreadTTLStore)
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -146,10 +150,13 @@ async def open_storage(
         await runs.setup()
         assistants = SqliteAssistantStore(conn, trips)
         await assistants.setup()
+        thread_ttls = SqliteThreadTTLStore(conn, trips)
+        await thread_ttls.setup()
         yield Storage(
             threads=threads,
             runs=runs,
             checkpointer=checkpointer,
             latest_id_reader=checkpointer.alatest_id,
             assistants=assistants,
+            thread_ttls=thread_ttls,
         )
