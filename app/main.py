@@ -199,7 +199,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 model_label=model_label(deps["model"]),
             )
             platform = await stack.enter_async_context(
-                start_platform(settings, storage=storage, runs=manager, store=store)
+                start_platform(
+                    settings, storage=storage, runs=manager, assistants=resolver, store=store
+                )
             )
             app.state.services = Services(
                 settings=settings,

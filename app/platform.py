@@ -27,8 +27,10 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 from app.lifecycle.purge import ThreadPurger
 from app.lifecycle.sweeper import ThreadSweeper
 from app.runs.manager import RunManager
+from app.runs.resolver import AssistantResolver
 from app.settings import Settings
 from app.store import Storage
+from app.webhooks import Webhooks
 
 __all__ = ["Platform", "every", "start_platform"]
 
@@ -40,6 +42,7 @@ class Platform:
     store: BaseStore
     purger: ThreadPurger
     sweeper: ThreadSweeper
+    webhooks: Webhooks
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -61,13 +64,17 @@ async def start_platform(
     *,
     storage: Storage,
     runs: RunManager,
+    assistants: AssistantResolver,
     store: BaseStore,
 ) -> AsyncIterator[Platform]:
     purger = ThreadPurger(
         storage, cascade=runs.delete_thread, forget_ttl=storage.thread_ttls.forget
     )
     sweeper = ThreadSweeper(storage, storage.thread_ttls, purger, settings.threads)
-    platform = Platform(store=store, purger=purger, sweeper=sweeper)
+    webhooks = Webhooks(settings.webhooks)
+    assistants.add_check(webhooks.check)  # a refused webhook is a 422 at creation
+    runs.end_hooks.append(webhooks.on_run_end)
+    platform = Platform(store=store, purger=purger, sweeper=sweeper, webhooks=webhooks)
     platform.tasks.append(
         asyncio.create_task(
             every(settings.threads.sweep_interval_s, sweeper.sweep, "thread TTL sweep"),
@@ -89,3 +96,5 @@ async def start_platform(
         for task in platform.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        runs.end_hooks.remove(webhooks.on_run_end)
+        await webhooks.aclose()

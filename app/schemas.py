@@ -144,15 +144,9 @@ class RunCreate(Strict):
     # Accepted for SDK compatibility; Switchyard does not trace to LangSmith.
     langsmith_tracer: dict[str, Any] | None = None
     strict_resume: bool | None = None
-    webhook: str | None = None
+    # Called when the run ends; the target is checked at creation (app.webhooks).
+    webhook: str | None = Field(None, min_length=1, max_length=65_536)
     feedback_keys: list[str] | None = None
-
-    @field_validator("webhook")
-    @classmethod
-    def _no_webhook(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError("webhooks are not supported by this server; remove 'webhook'")
-        return value
 
     @field_validator("feedback_keys")
     @classmethod
