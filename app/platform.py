@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from langgraph.store.base import BaseStore
 from langgraph.store.sqlite.aio import AsyncSqliteStore
 
+from app.crons import CronScheduler
 from app.lifecycle.purge import ThreadPurger
 from app.lifecycle.sweeper import ThreadSweeper
 from app.runs.manager import RunManager
@@ -43,6 +44,7 @@ class Platform:
     purger: ThreadPurger
     sweeper: ThreadSweeper
     webhooks: Webhooks
+    crons: CronScheduler
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -74,7 +76,14 @@ async def start_platform(
     webhooks = Webhooks(settings.webhooks)
     assistants.add_check(webhooks.check)  # a refused webhook is a 422 at creation
     runs.end_hooks.append(webhooks.on_run_end)
-    platform = Platform(store=store, purger=purger, sweeper=sweeper, webhooks=webhooks)
+    crons = CronScheduler(storage.crons, runs)
+    platform = Platform(store=store, purger=purger, sweeper=sweeper, webhooks=webhooks, crons=crons)
+    if settings.crons.enabled:
+        platform.tasks.append(
+            asyncio.create_task(
+                every(settings.crons.poll_interval_s, crons.tick, "cron tick"), name="crons"
+            )
+        )
     platform.tasks.append(
         asyncio.create_task(
             every(settings.threads.sweep_interval_s, sweeper.sweep, "thread TTL sweep"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from app.endpoints import assistants, assistants_write, store_items, thread_lifecycle
+from app.endpoints import assistants, assistants_write, crons, store_items, thread_lifecycle
 
 __all__ = ["platform_routes"]
 
@@ -24,6 +24,13 @@ def platform_routes() -> list[BaseRoute]:
         Route(aid + "/subgraphs", assistants.subgraphs, methods=["GET"]),
         Route(aid + "/subgraphs/{namespace}", assistants.subgraphs, methods=["GET"]),
         Route("/threads/prune", thread_lifecycle.prune, methods=["POST"]),
+        Route("/threads/{thread_id}/runs/crons", crons.create_for_thread, methods=["POST"]),
+        Route("/runs/crons", crons.create_stateless, methods=["POST"]),
+        Route("/runs/crons/search", crons.search, methods=["POST"]),
+        Route("/runs/crons/count", crons.count, methods=["POST"]),
+        Route("/runs/crons/{cron_id}", crons.get, methods=["GET"]),
+        Route("/runs/crons/{cron_id}", crons.patch, methods=["PATCH"]),
+        Route("/runs/crons/{cron_id}", crons.delete, methods=["DELETE"]),
         Route("/store/items", store_items.put_item, methods=["PUT"]),
         Route("/store/items", store_items.get_item, methods=["GET"]),
         Route("/store/items", store_items.delete_item, methods=["DELETE"]),

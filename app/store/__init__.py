@@ -11,13 +11,14 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── SqliteThreadStore      table threads
         ├── SqliteRunStore         table runs
         ├── SqliteAssistantStore   tables assistants, assistant_versions
-        └── SqliteThreadTTLStore   table thread_ttl
+        ├── SqliteThreadTTLStore   table thread_ttl
+        └── SqliteCronStore        table crons
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
         ├── PostgresRunStore       table runs
-        └── assistants, thread TTLs: in memory per process until Postgres stores land
+        └── assistants, thread TTLs, crons: in memory per process until Postgres stores land
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from app.store.base import (
     ThreadStore,
 )
 from app.store.checkpointer import SingleTripSqliteSaver
+from app.store.crons import CronStore, MemoryCronStore
+from app.store.crons_sqlite import SqliteCronStore
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
@@ -89,6 +92,8 @@ class Storage:
     assistants: AssistantStore = field(default_factory=MemoryAssistantStore)
     # When each thread with a TTL is due (app.store.thread_ttl).
     thread_ttls: ThreadTTLStore = field(default_factory=MemoryThreadTTLStore)
+    # Crons and the tick each fires next (app.store.crons).
+    crons: CronStore = field(default_factory=MemoryCronStore)
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -152,6 +157,8 @@ async def open_storage(
         await assistants.setup()
         thread_ttls = SqliteThreadTTLStore(conn, trips)
         await thread_ttls.setup()
+        crons = SqliteCronStore(conn, trips)
+        await crons.setup()
         yield Storage(
             threads=threads,
             runs=runs,
@@ -159,4 +166,5 @@ async def open_storage(
             latest_id_reader=checkpointer.alatest_id,
             assistants=assistants,
             thread_ttls=thread_ttls,
+            crons=crons,
         )
