@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from app import custom_routes
 from app.coordinator import LocalCoordinator
 from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
 from app.endpoints.http import JSONResponse
@@ -160,6 +161,11 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    # langgraph.json's "http" section: custom routes, disable_*, cors, mount_prefix.
+    http = custom_routes.load_http_config(settings.graphs)
+    user = custom_routes.user_app(http)
+    if http is not None and http.disable_webhooks:
+        settings.webhooks.enabled = False
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -198,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 coordinator=coordinator,
                 model_label=model_label(deps["model"]),
             )
+            await stack.enter_async_context(custom_routes.user_lifespan(user))
             platform = await stack.enter_async_context(
                 start_platform(
                     settings, storage=storage, runs=manager, assistants=resolver, store=store
@@ -234,7 +241,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await hybrid_router.aclose()
 
     return Starlette(
-        routes=routes(),
+        routes=custom_routes.filter_routes(routes(), http),
+        middleware=custom_routes.middleware(http, user),
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,
