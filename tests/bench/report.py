@@ -129,6 +129,12 @@ def _others(results: Results) -> list[str]:
             for k, v in results.router.items()
         )
         lines.append(f"- router decisions (router_bench.measure_decisions): {items}")
+    if results.store is not None:
+        items = ", ".join(f"{k} {v:,.0f}" for k, v in results.store.items())
+        lines.append(
+            f"- store on SQLite, p50 µs (store_bench; indexed_* embed via the local "
+            f"OpenAI-protocol server): {items}"
+        )
     lines += [f"- {note}" for note in results.notes]
     return lines
 
