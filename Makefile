@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-peers eval-router clean
+.PHONY: run test lint typecheck unit fuzz bench bench-peers eval-router clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
+
+# Schemathesis over every operation of /openapi.json, 200 random cases each
+# (make test runs 5 each; see tests/app/openapi/test_fuzz.py).
+fuzz: $(STAMP)
+	SWITCHYARD_FUZZ_EXAMPLES=200 $(BIN)/pytest tests/app/openapi/test_fuzz.py -q -s
 
 # One table, one run: Switchyard beside in-process LangGraph (tests/bench/suite.py).
 bench: $(STAMP)

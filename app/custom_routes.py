@@ -15,10 +15,11 @@
 The app's routes are served beside the API and win over it where both
 match (a request the app does not route goes to the API); the app's own
 middleware and lifespan run as usual. ``/ok`` always stays: it is the
-health check. Keys LangGraph defines that have no meaning here
+health check. ``enable_custom_route_auth`` puts the app's routes behind the
+server's authentication. Keys LangGraph defines that have no meaning here
 (``disable_ui``, ``disable_a2a``, ``configurable_headers``,
-``logging_headers``, ``middleware_order``, ``enable_custom_route_auth``) are
-accepted and ignored; unknown keys are a startup error.
+``logging_headers``, ``middleware_order``) are accepted and ignored;
+unknown keys are a startup error.
 """
 
 from __future__ import annotations
@@ -63,10 +64,10 @@ class HttpConfig(BaseModel):
     disable_webhooks: bool = False
     cors: CorsConfig | None = None
     mount_prefix: str | None = Field(None, pattern=r"^/[^?#]*[^/?#]$")
+    enable_custom_route_auth: bool = False
     # LangGraph Server keys with no meaning here: accepted, ignored (see docstring).
     disable_ui: bool = False
     disable_a2a: bool = False
-    enable_custom_route_auth: bool = False
     configurable_headers: dict[str, Any] | None = None
     logging_headers: dict[str, Any] | None = None
     middleware_order: str | None = None
@@ -173,11 +174,13 @@ class _Prefix:
         await self.app(scope, receive, send)
 
 
-def middleware(config: HttpConfig | None, user: Any) -> list[Middleware]:
-    """Outermost first: the prefix, CORS, then the user's routes before the API's."""
-    stack: list[Middleware] = []
+def middleware(config: HttpConfig | None, user: Any, api: list[Middleware]) -> list[Middleware]:
+    """Outermost first: the prefix, CORS, then the user's routes, before the API's
+    own middleware ``api`` (CORS settings, authentication) unless
+    ``enable_custom_route_auth`` puts them behind it."""
     if config is None:
-        return stack
+        return api
+    stack: list[Middleware] = []
     if config.mount_prefix:
         stack.append(Middleware(_Prefix, prefix=config.mount_prefix))
     if config.cors is not None:
@@ -194,9 +197,10 @@ def middleware(config: HttpConfig | None, user: Any) -> list[Middleware]:
                 max_age=cors.max_age,
             )
         )
-    if user is not None:
-        stack.append(Middleware(_UserRoutesFirst, user=user))
-    return stack
+    user_routes = [Middleware(_UserRoutesFirst, user=user)] if user is not None else []
+    if config.enable_custom_route_auth:
+        return [*stack, *api, *user_routes]
+    return [*stack, *user_routes, *api]
 
 
 def user_lifespan(user: Any) -> AbstractAsyncContextManager[Any]:

@@ -19,25 +19,49 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app import custom_routes
-from app.coordinator import LocalCoordinator
-from app.endpoints import assistants, batch, playground, rules, runs, system, threads, ws
-from app.endpoints.http import JSONResponse
+from app.auth.gate import AuthGate, build_gate
+from app.auth.log_redaction import redact_access_log
+from app.auth.middleware import AuthMiddleware
+from app.coordinator import Coordinator, LocalCoordinator
+from app.endpoints import (
+    assistants,
+    batch,
+    flows,
+    mcp,
+    openapi,
+    playground,
+    rules,
+    runs,
+    stream_tokens,
+    system,
+    thread_stream,
+    threads,
+    ws,
+)
+from app.endpoints.http import JSONResponse, http_error_response
 from app.endpoints.platform_routes import platform_routes
-from app.errors import SwitchyardError
+from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
+from app.flows.service import FlowService
+from app.mcp.registry import McpRegistry
+from app.mcp.server import McpEndpoint
 from app.platform import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
-from app.store import open_storage
+from app.store import Storage, open_storage
 from app.store.longterm import open_longterm_store
 from app.transport.sse_response import OpenStreams
+from graphs.flows.components.catalog import ComponentCatalog
+from graphs.flows.params import FlowParamsError
 from graphs.models import make_chat_model, model_label
 from graphs.registry import GraphRegistry
 from routers.config import build_router
@@ -58,6 +82,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/ok", system.ok, methods=["GET"]),
         Route("/info", system.info, methods=["GET"]),
+        Route("/openapi.json", openapi.document, methods=["GET"]),
         Route("/assistants/search", assistants.search, methods=["POST"]),
         Route("/assistants/count", assistants.count, methods=["POST"]),
         Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
@@ -75,6 +100,10 @@ def routes() -> list[BaseRoute]:
         Route("/threads/{thread_id}/state/{checkpoint_id}", threads.get_state, methods=["GET"]),
         Route("/threads/{thread_id}/history", threads.history, methods=["GET", "POST"]),
         Route("/threads/{thread_id}/copy", threads.copy, methods=["POST"]),
+        Route("/threads/{thread_id}/stream", thread_stream.join, methods=["GET"]),
+        Route("/threads/{thread_id}/commands", thread_stream.commands, methods=["POST"]),
+        Route("/threads/{thread_id}/stream/events", thread_stream.stream_events, methods=["POST"]),
+        WebSocketRoute("/threads/{thread_id}/stream/events", thread_stream.stream_events_ws),
         Route("/threads/{thread_id}/runs", runs.list_runs, methods=["GET"]),
         Route("/threads/{thread_id}/runs", runs.create_background, methods=["POST"]),
         Route("/threads/{thread_id}/runs/stream", runs.create_stream, methods=["POST"]),
@@ -84,9 +113,12 @@ def routes() -> list[BaseRoute]:
         Route(thread_run + "/join", runs.join, methods=["GET"]),
         Route(thread_run + "/stream", runs.join_stream, methods=["GET"]),
         Route(thread_run + "/cancel", runs.cancel, methods=["POST"]),
+        Route(thread_run + "/stream-token", stream_tokens.issue, methods=["POST"]),
         Route("/runs", runs.create_background, methods=["POST"]),
+        Route("/runs/cancel", runs.cancel_many_runs, methods=["POST"]),
         Route("/runs/stream", runs.create_stream, methods=["POST"]),
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
+        Route("/rules", rules.list_rules, methods=["GET"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
         *platform_routes(),
         *playground.routes(),
@@ -94,22 +126,24 @@ def routes() -> list[BaseRoute]:
         Route("/runs/batch", batch.create, methods=["POST"]),
         Route("/runs/batch/wait", batch.wait, methods=["POST"]),
         Route("/runs/batch/stream", batch.stream, methods=["POST"]),
+        *flows.routes(),
+        *mcp.routes(),
     ]
 
 
 async def _switchyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SwitchyardError)
-    return JSONResponse(exc.to_body(), status_code=exc.status_code)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers)
+
+
+async def _flow_params_error(request: Request, exc: Exception) -> Response:
+    # A template flow read without the params it needs (e.g. a thread's state).
+    return await _switchyard_error(request, InvalidInput(str(exc)))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail
-    if exc.status_code == 404:
-        detail = f"no route for {request.method} {request.url.path}"
-    elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return http_error_response(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -136,7 +170,7 @@ def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter |
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
-    targets = {g: registry.description(g) for g in registry.ids() if g != AUTO_GRAPH}
+    targets = {g: registry.description(g) for g in registry.routable_ids() if g != AUTO_GRAPH}
     return build_router(settings.router_settings(), targets)
 
 
@@ -159,8 +193,59 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
         yield shared
 
 
+def _middleware(settings: Settings, gate: AuthGate) -> list[Middleware]:
+    """CORS outermost (preflights carry no credentials; 401s need CORS headers), then auth."""
+    stack = []
+    cors = settings.cors
+    if cors.allow_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=cors.allow_origins,
+                allow_credentials=cors.allow_credentials,
+                allow_methods=cors.allow_methods,
+                allow_headers=cors.allow_headers,
+                expose_headers=cors.expose_headers,
+                max_age=cors.max_age_s,
+            )
+        )
+    stack.append(Middleware(AuthMiddleware, gate=gate))
+    return stack
+
+
+def _log_auth(gate: AuthGate) -> None:
+    if gate.enabled:
+        log.info("authentication: %s", gate.describe())
+    else:
+        log.warning(
+            "authentication is OFF: the server is open to anyone who can reach it "
+            "(set SWITCHYARD_AUTH_API_KEYS, SWITCHYARD_AUTH_JWT_* or an auth entry in "
+            "langgraph.json)"
+        )
+
+
+async def _coordinator(
+    settings: Settings, storage: Storage, redis: SharedRedis | None
+) -> Coordinator:
+    """Distributed when runs are shared (Postgres storage and Redis), else in-process."""
+    if storage.postgres is None or redis is None:
+        return LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+    from app.coordinator.distributed import DistributedCoordinator
+
+    coordinator = DistributedCoordinator(
+        pool=storage.postgres.pool,
+        redis=redis,
+        max_concurrency=settings.runs.max_concurrency,
+        lease_s=settings.runs.lease_s,
+    )
+    await coordinator.start()
+    return coordinator
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    # Built before serving: a broken auth.py or key stops startup, like a graph.
+    gate = build_gate(settings.auth, settings.graphs)
     # langgraph.json's "http" section: custom routes, disable_*, cors, mount_prefix.
     http = custom_routes.load_http_config(settings.graphs)
     user = custom_routes.user_app(http)
@@ -170,6 +255,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        redact_access_log()
+        _log_auth(gate)
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
             _shared_redis(settings) as redis,
@@ -177,9 +264,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
             contextlib.AsyncExitStack() as stack,
         ):
             deps = _graph_deps(settings)
-            registry = GraphRegistry.from_config_files(
-                _config_files(settings), checkpointer=storage.checkpointer, deps=deps, store=store
+            # MCP tools: flows call them by name; factories may ask for `mcp_tools`.
+            mcp_registry = McpRegistry(settings.mcp.servers)
+            deps.update(mcp=mcp_registry, mcp_tools=mcp_registry.langchain_tools)
+            components = ComponentCatalog.discover(
+                specs=settings.flows.components, function_modules=settings.flows.function_modules
             )
+            registry = GraphRegistry.from_config_files(
+                _config_files(settings),
+                checkpointer=storage.checkpointer,
+                deps=deps,
+                components=components,
+                store=store,
+            )
+            flow_service = FlowService(storage.flows, registry)
+            await flow_service.load(settings.flows.files)  # before the router: flows are targets
             hybrid_router = _build_router(settings, registry)
             registry.provide(router=hybrid_router)
             await registry.load_all(skip_broken=settings.skip_broken)
@@ -194,7 +293,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
             streams = OpenStreams()
-            coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
+            coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,
@@ -220,6 +319,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 streams=streams,
                 platform=platform,
                 router=hybrid_router,
+                flows=flow_service,
+                mcp=mcp_registry,
+                mcp_endpoint=McpEndpoint(registry, manager) if settings.mcp.serve else None,
             )
             # A run allocates thousands of containers (LangGraph's tasks,
             # configs, writes); at Python's 700 the collector runs several times
@@ -229,23 +331,39 @@ def create_app(settings: Settings | None = None) -> Starlette:
             interpreter_threshold = gc.get_threshold()  # given back on the way out
             gc.set_threshold(settings.gc_threshold, *interpreter_threshold[1:])
             stream_watch = asyncio.create_task(streams.watch(), name="sse-watch")
+            # Runs a dead predecessor (or, distributed, a dead peer) left behind.
+            adopted = await manager.recover()
+            if adopted:
+                log.warning("took over %d runs left behind: %s", len(adopted), adopted)
+            recovery = (
+                asyncio.create_task(manager.recover_forever(settings.runs.lease_s / 2))
+                if not isinstance(coordinator, LocalCoordinator)
+                else None
+            )
+            mcp_endpoint = app.state.services.mcp_endpoint
             try:
-                yield
+                async with mcp_endpoint.running() if mcp_endpoint else contextlib.nullcontext():
+                    yield
             finally:
+                await mcp_registry.aclose()
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
                 await stack.aclose()  # the platform first: no cron may start a run now
+                if recovery is not None:
+                    recovery.cancel()
                 await manager.shutdown()
                 await coordinator.close()
+                await gate.aclose()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()
 
     return Starlette(
         routes=custom_routes.filter_routes(routes(), http),
-        middleware=custom_routes.middleware(http, user),
+        middleware=custom_routes.middleware(http, user, _middleware(settings, gate)),
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,
+            FlowParamsError: _flow_params_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },

@@ -23,14 +23,23 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from app.store.base import ThreadStatus
 from routers.base import STRATEGIES
 
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "delta", "tasks",
-    "checkpoints",
+    "checkpoints", "events", "tools",
 ]  # fmt: skip
 STREAM_MODES: frozenset[str] = frozenset(StreamMode.__args__)  # type: ignore[attr-defined]
 
@@ -104,7 +113,29 @@ StateSelect = Annotated[list[str] | None, AfterValidator(check_state_select)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON types are taken as the schema says ("5" is not an integer,
+    # 1 is not a boolean), so the OpenAPI document describes exactly what passes.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _route_strategy(configurable: dict[str, Any]) -> dict[str, Any]:
+    strategy = configurable.get("route_strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(f"unknown route_strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    return configurable
+
+
+class RunConfig(Strict):
+    """The shape ``RunCreate.config`` must have (the run keeps the dict it was sent)."""
+
+    tags: list[str] = Field(default_factory=list)
+    recursion_limit: int = Field(25, ge=1)
+    configurable: Annotated[dict[str, Any], AfterValidator(_route_strategy)] = Field(
+        default_factory=dict,
+        json_schema_extra={"properties": {"route_strategy": {"enum": [*STRATEGIES, None]}}},
+    )
+    metadata: dict[str, Any] | None = None
+    run_name: str | None = None
 
 
 class CommandBody(Strict):
@@ -121,10 +152,13 @@ class CheckpointBody(Strict):
 
 
 class RunCreate(Strict):
-    assistant_id: str = Field(min_length=1)
+    assistant_id: str = Field(min_length=1, examples=["chat"])
     input: Any = None
     command: CommandBody | None = None
-    config: dict[str, Any] | None = None
+    config: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema({"anyOf": [RunConfig.model_json_schema(), {"type": "null"}]}),
+    ] = None
     context: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     stream_mode: StreamMode | list[StreamMode] = "values"
@@ -146,7 +180,10 @@ class RunCreate(Strict):
     strict_resume: bool | None = None
     # Called when the run ends; the target is checked at creation (app.webhooks).
     webhook: str | None = Field(None, min_length=1, max_length=65_536)
-    feedback_keys: list[str] | None = None
+    feedback_keys: Annotated[
+        list[str] | None,
+        WithJsonSchema({"anyOf": [{"type": "array", "maxItems": 0}, {"type": "null"}]}),
+    ] = None
 
     @field_validator("feedback_keys")
     @classmethod
@@ -158,22 +195,17 @@ class RunCreate(Strict):
     @field_validator("config")
     @classmethod
     def _config_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        allowed = {"tags", "recursion_limit", "configurable", "metadata", "run_name"}
-        unknown = set(value) - allowed
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if not isinstance(value.get("configurable", {}), dict):
-            raise ValueError("config.configurable must be an object")
-        limit = value.get("recursion_limit")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
-            raise ValueError("config.recursion_limit must be a positive integer")
-        strategy = value.get("configurable", {}).get("route_strategy")
-        if strategy is not None and strategy not in STRATEGIES:
-            raise ValueError(
-                f"unknown route_strategy {strategy!r}; use one of {', '.join(STRATEGIES)}"
-            )
+        if value is not None:
+            try:
+                RunConfig.model_validate(value)
+            except ValidationError as exc:
+                raise ValueError(
+                    "; ".join(
+                        f"{'.'.join(map(str, e['loc']))}: "
+                        + ("unknown key; remove it" if e["type"] == "extra_forbidden" else e["msg"])
+                        for e in exc.errors(include_url=False)
+                    )
+                ) from None
         return value
 
     @model_validator(mode="after")

@@ -99,7 +99,7 @@ class CronCreate(Strict):
     schedule: str = Field(min_length=1)
     assistant_id: str = Field(min_length=1)
     timezone: str | None = None
-    end_time: datetime | None = None
+    end_time: datetime | None = Field(None, strict=False)  # ISO 8601 text on the wire
     input: Any = None
     metadata: dict[str, Any] | None = None
     config: dict[str, Any] | None = None
@@ -122,7 +122,7 @@ class CronCreate(Strict):
 class CronPatch(Strict):
     schedule: str | None = Field(None, min_length=1)
     timezone: str | None = None
-    end_time: datetime | None = None
+    end_time: datetime | None = Field(None, strict=False)  # ISO 8601 text on the wire
     input: Any = None
     metadata: dict[str, Any] | None = None
     config: dict[str, Any] | None = None

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from app.events import EventLog
+from app.flows.service import FlowService
+from app.mcp.registry import McpRegistry
+from app.mcp.server import McpEndpoint
 from app.platform import Platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
@@ -30,6 +33,9 @@ class Services:
     streams: OpenStreams
     platform: Platform  # store, thread purge/TTL, crons, webhooks
     router: HybridRouter | None = None
+    flows: FlowService | None = None
+    mcp: McpRegistry | None = None
+    mcp_endpoint: McpEndpoint | None = None
 
 
 def services_of(connection: HTTPConnection) -> Services:

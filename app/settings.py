@@ -16,6 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.settings import AuthSettings, CorsSettings
+from app.mcp.config import McpSettings
 from app.settings_platform import (
     CronSettings,
     LongTermStoreSettings,
@@ -81,6 +83,15 @@ class RunSettings(BaseModel):
     recent_outputs: int = Field(
         1_000, ge=0, description="Of those, how many keep their output for /join."
     )
+    recovery: Literal["resume", "fail"] = Field(
+        "resume",
+        description="A run whose worker died: resume it from its last checkpoint, or fail it.",
+    )
+    lease_s: float = Field(
+        10.0,
+        gt=0,
+        description="A run whose instance stops renewing its lease this long is taken over.",
+    )
 
 
 class EventLogSettings(BaseModel):
@@ -118,6 +129,24 @@ class LLMSettings(BaseModel):
     @property
     def enabled(self) -> bool:
         return self.base_url is not None
+
+
+class FlowSettings(BaseModel):
+    """Declarative flows (``graphs.flows``) and their components."""
+
+    files: list[Path] = Field(
+        default_factory=list,
+        description="Flow documents (JSON/YAML files, or directories of them) loaded at startup.",
+    )
+    components: list[str] = Field(
+        default_factory=list,
+        description="Component plugins as 'module:attribute', beside the entry-point group "
+        "'switchyard.components'.",
+    )
+    function_modules: list[str] = Field(
+        default_factory=list,
+        description="Module prefixes the 'function' component may call into (none by default).",
+    )
 
 
 class Settings(BaseSettings):
@@ -162,6 +191,10 @@ class Settings(BaseSettings):
     threads: ThreadSettings = ThreadSettings()
     crons: CronSettings = CronSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    auth: AuthSettings = AuthSettings()
+    cors: CorsSettings = CorsSettings()
+    flows: FlowSettings = FlowSettings()
+    mcp: McpSettings = McpSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

@@ -57,7 +57,7 @@ class AutoState(MessagesState):
 class SubgraphSource(Protocol):
     """What ``build_auto`` needs of the registry (``graphs.registry.GraphRegistry``)."""
 
-    def ids(self) -> list[str]: ...
+    def routable_ids(self) -> list[str]: ...
 
     async def get_subgraph(self, graph_id: str) -> Pregel[Any, Any, Any, Any]: ...
 
@@ -82,7 +82,7 @@ async def build_auto(
     registry: SubgraphSource, router: Router, exclude: Collection[str] = ("auto",)
 ) -> StateGraph[AutoState, Any, AutoState, AutoState]:
     """The auto graph over every graph of ``registry`` except ``exclude`` (itself)."""
-    targets = [gid for gid in registry.ids() if gid not in exclude]
+    targets = [gid for gid in registry.routable_ids() if gid not in exclude]
     if not targets:
         raise ValueError("auto needs at least one other registered graph to route to")
     if ROUTE_NODE in targets:

@@ -63,6 +63,7 @@ __all__ = [
     "GraphRegistry",
     "GraphSpec",
     "UnknownGraph",
+    "read_auth_spec",
 ]
 
 _BUILTIN_CONFIG = Path(__file__).with_name("langgraph.json")
@@ -105,6 +106,7 @@ class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="ignore")
     graphs: dict[str, str | _GraphEntry]
     dependencies: list[str] = []
+    auth: dict[str, Any] | None = None  # LangGraph custom auth: {"path": "./auth.py:auth"}
 
 
 def _search_paths(config_path: Path, dependencies: Sequence[str]) -> tuple[Path, ...]:
@@ -119,13 +121,28 @@ def _search_paths(config_path: Path, dependencies: Sequence[str]) -> tuple[Path,
     return tuple(dict.fromkeys(p.resolve() for p in paths))
 
 
-def read_config_file(path: Path) -> list[GraphSpec]:
-    """The graph specs of one config file, in file order."""
+def _read(path: Path) -> _ConfigFile:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        config = _ConfigFile.model_validate(raw)
+        return _ConfigFile.model_validate(raw)
     except (OSError, ValueError, ValidationError) as exc:
         raise GraphConfigError(str(path), f"invalid graph config: {exc}") from exc
+
+
+def read_auth_spec(path: Path) -> GraphSpec | None:
+    """The config's ``auth.path`` (an ``Auth`` object to import, as a spec), if any."""
+    config = _read(path)
+    spec = (config.auth or {}).get("path")
+    if spec is None:
+        return None
+    if not isinstance(spec, str):
+        raise GraphConfigError(str(path), "auth.path must be a string like './auth.py:auth'")
+    return GraphSpec("auth", spec, path, None, _search_paths(path, config.dependencies))
+
+
+def read_config_file(path: Path) -> list[GraphSpec]:
+    """The graph specs of one config file, in file order."""
+    config = _read(path)
     search_paths = _search_paths(path, config.dependencies)
     specs = []
     for graph_id, entry in config.graphs.items():
@@ -217,7 +234,26 @@ class GraphRegistry:
         code = [graph_id for graph_id in self._specs if graph_id not in self.failed]
         return [*code, *self.flows.ids()]
 
+    def compiles(self, graph_id: str) -> int:
+        """How many times ``graph_id`` was compiled: once, or for a flow once per
+        (version, params) it served."""
+        flow_compiles = sum(n for key, n in self.flows.compile_count.items() if key[0] == graph_id)
+        return self.compile_count.get(graph_id, 0) + flow_compiles
+
+    def routable_ids(self) -> list[str]:
+        """Ids a router may send a request to: all but flows whose params need values."""
+        return [
+            graph_id
+            for graph_id in self.ids()
+            if (served := self.flows.get(graph_id)) is None
+            or not any(p.required for p in served.flow.params.values())
+        ]
+
     # -- flows ----------------------------------------------------------------
+
+    def is_code_graph(self, graph_id: str) -> bool:
+        """Whether a config file names ``graph_id`` (loaded or failed)."""
+        return graph_id in self._specs
 
     def put_flow(self, flow: FlowDocument, version: int) -> None:
         """Serve ``version`` of ``flow`` under ``flow.id``; runs under way keep theirs."""

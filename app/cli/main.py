@@ -1,6 +1,6 @@
 """The ``switchyard`` command.
 
-    switchyard serve                      run the server (what ``make run`` calls)
+    switchyard serve [--workers N]        run the server (what ``make run`` calls)
     switchyard graphs                     the graphs a running server serves, with status
     switchyard run ASSISTANT MESSAGE      stream one run to the terminal
     switchyard batch ASSISTANT FILE.jsonl run every line, results as JSON lines
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -23,20 +24,57 @@ from typing import Any, TextIO
 
 from app.cli.client import ClientError, SwitchyardClient, default_url
 from app.schemas import STREAM_MODES
+from app.settings import Settings
 
 __all__ = ["main"]
 
 _DESCRIPTION_CHARS = 70
 
 
+def workers_problem(settings: Settings, workers: int) -> str | None:
+    """Why ``workers`` processes cannot share ``settings``' state, or None if they can."""
+    if workers == 1:
+        return None
+    missing = []
+    if settings.storage.backend != "postgres":
+        missing.append("SWITCHYARD_STORAGE_BACKEND=postgres and SWITCHYARD_POSTGRES_URL")
+    if settings.redis.url is None:
+        missing.append("SWITCHYARD_REDIS_URL")
+    if not missing:
+        return None
+    return (
+        f"--workers {workers} needs state that every process shares: threads, runs and"
+        f" checkpoints in Postgres, the event log and signals in Redis. Set"
+        f" {' and '.join(missing)}, or serve with --workers 1."
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
-    from app.settings import Settings
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
+    problem = workers_problem(settings, args.workers)
+    if problem is not None:
+        print(f"switchyard serve: {problem}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment.
+        for key, value in overrides.items():
+            os.environ[f"SWITCHYARD_{key.upper()}"] = str(value)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            loop="auto",
+            http="auto",
+        )
+        return 0
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -121,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="bind address (default: SWITCHYARD_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: SWITCHYARD_PORT or 8123)")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes on the one port (more than 1 needs Postgres storage and Redis)",
+    )
     serve.set_defaults(handler=_serve)
 
     client = argparse.ArgumentParser(add_help=False)

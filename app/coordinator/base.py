@@ -8,7 +8,11 @@ live only in one process's memory once several processes serve one API:
 * **execution slots**: at most ``max_concurrency`` runs execute at once on an
   instance; the rest wait, pending;
 * **run claims**: a run executes exactly once: one claimer wins;
-* **cancel signals**: a cancel reaches the instance that executes the run.
+* **cancel signals**: a cancel reaches the instance that executes the run;
+* **thread locks**: a short critical section per thread across instances
+  (a run's multitask check and its creation, so ``reject`` has one winner);
+* **leases**: a claim lasts while its instance lives; runs whose claimer died
+  are ``claimable`` again, which is how crash recovery finds them.
 
 ``RunManager`` talks to nothing else for these, so the in-process
 implementation (``app.coordinator.local``) and a distributed one (Postgres
@@ -25,12 +29,16 @@ Contract, for every implementation:
 * ``cancel(r, action)`` calls every callback registered with ``on_cancel(r)``
   (on whichever instance registered it) with ``action``; a cancel for a run
   nobody watches is dropped (the caller checks the run's status itself);
-  the unsubscribe function returned by ``on_cancel`` stops the callback.
+  the unsubscribe function returned by ``on_cancel`` stops the callback;
+* ``thread_lock(t)`` is held by one holder at a time per thread;
+* ``claimable(ids)`` are the ids nobody holds a live claim on: never
+  claimed, released, or claimed by an instance that died (its lease ran
+  out); ``claim`` of such a run succeeds for exactly one caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Literal, Protocol
 
@@ -52,6 +60,14 @@ class Coordinator(Protocol):
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         """One of this instance's execution slots."""
+        ...
+
+    def thread_lock(self, thread_id: str) -> AbstractAsyncContextManager[None]:
+        """Held by one holder at a time per thread, across instances; keep it short."""
+        ...
+
+    async def claimable(self, run_ids: Sequence[str]) -> list[str]:
+        """Of ``run_ids`` (order kept), those without a live claim."""
         ...
 
     async def claim(self, run_id: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from app.coordinator.base import CancelAction, CancelCallback
@@ -23,6 +23,8 @@ class LocalCoordinator:
     def __init__(self, *, max_concurrency: int) -> None:
         self._instance_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._turns: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lockers: dict[str, int] = {}  # thread -> holders and waiters of its lock
         self._waiting: dict[str, int] = {}  # thread -> runs holding or awaiting its turn
         self._slots = asyncio.Semaphore(max_concurrency)
         self._claims: set[str] = set()
@@ -53,6 +55,26 @@ class LocalCoordinator:
 
     def slot(self) -> AbstractAsyncContextManager[None]:
         return self._slots
+
+    @asynccontextmanager
+    async def thread_lock(self, thread_id: str) -> AsyncIterator[None]:
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        self._lockers[thread_id] = self._lockers.get(thread_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            left = self._lockers[thread_id] - 1
+            if left:
+                self._lockers[thread_id] = left
+            else:
+                del self._lockers[thread_id], self._locks[thread_id]
+
+    async def claimable(self, run_ids: Sequence[str]) -> list[str]:
+        # Claims live in this process: a run of a previous process is never claimed here.
+        return [run_id for run_id in run_ids if run_id not in self._claims]
 
     async def claim(self, run_id: str) -> bool:
         if run_id in self._claims:

@@ -11,6 +11,8 @@ import uuid
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import authorize
+from app.endpoints.assistants import visible_assistant
 from app.endpoints.http import JSONResponse, parse_body, query_bool, read_json, validate
 from app.errors import AssistantNotFound, Conflict, NotFound
 from app.schemas_platform import AssistantCreate, AssistantLatest, AssistantPatch, AssistantVersions
@@ -27,8 +29,10 @@ def _check_graph(services: Services, graph_id: str) -> None:
         raise NotFound(f"graph {graph_id!r} not found; served graphs: {services.registry.ids()}")
 
 
-async def _writable(services: Services, assistant_id: str) -> Assistant:
-    assistant = await services.assistants.lookup(assistant_id)
+async def _writable(request: Request, action: str) -> Assistant:
+    services = services_of(request)
+    assistant_id = request.path_params["assistant_id"]
+    assistant = await visible_assistant(request, action)
     if assistant.is_system or services.assistants.is_system(assistant_id):
         raise ReadOnlyAssistant(
             f"assistant {assistant_id} is the system assistant of graph "
@@ -41,6 +45,7 @@ async def _writable(services: Services, assistant_id: str) -> Assistant:
 async def create(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, AssistantCreate)
+    await authorize(request, "assistants", "create", body.model_dump(exclude_none=True))
     _check_graph(services, body.graph_id)
     assistant = Assistant(
         assistant_id=body.assistant_id or str(uuid.uuid4()),
@@ -65,7 +70,7 @@ async def create(request: Request) -> Response:
 async def patch(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, AssistantPatch, empty_ok=True)
-    assistant = await _writable(services, request.path_params["assistant_id"])
+    assistant = await _writable(request, "update")
     if body.graph_id is not None:
         _check_graph(services, body.graph_id)
     changed = await services.assistants.store.update(
@@ -82,7 +87,7 @@ async def patch(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     services = services_of(request)
-    assistant = await _writable(services, request.path_params["assistant_id"])
+    assistant = await _writable(request, "delete")
     if query_bool(request, "delete_threads"):
         threads = services.storage.threads
         owned = {"assistant_id": assistant.assistant_id}
@@ -95,7 +100,7 @@ async def delete(request: Request) -> Response:
 
 async def versions(request: Request) -> Response:
     services = services_of(request)
-    assistant = await services.assistants.lookup(request.path_params["assistant_id"])
+    assistant = await visible_assistant(request, "read")
     body = await parse_body(request, AssistantVersions, empty_ok=True)
     found = await services.assistants.store.versions(
         assistant.assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset
@@ -110,7 +115,7 @@ async def set_latest(request: Request) -> Response:
     if data is None and "version" in request.query_params:
         data = {"version": request.query_params["version"]}
     body = validate(AssistantLatest, data)
-    assistant = await _writable(services, request.path_params["assistant_id"])
+    assistant = await _writable(request, "update")
     try:
         changed = await services.assistants.store.set_latest(assistant.assistant_id, body.version)
     except AssistantNotFound as exc:

@@ -9,10 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import authorize
 from app.crons import next_tick, zone
 from app.endpoints.http import JSONResponse, parse_body
+from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick
-from app.errors import InvalidInput, NotFound, ThreadNotFound
+from app.errors import InvalidInput, NotFound
 from app.schemas import RunCreate
 from app.schemas_platform import CronCount, CronCreate, CronPatch, CronSearch
 from app.services import Services, services_of
@@ -52,8 +54,9 @@ async def _check_run(services: Services, assistant_id: str, payload: dict[str, A
 async def _create(request: Request, thread_id: str | None) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronCreate)
-    if thread_id is not None and await services.storage.threads.get(thread_id) is None:
-        raise ThreadNotFound(f"thread {thread_id} not found; create it before its cron")
+    await authorize(request, "crons", "create", body.model_dump(mode="json", exclude_none=True))
+    if thread_id is not None:
+        await thread_for(request, "update")  # the caller's own thread, else 404
     payload = _payload(body, {})
     await _check_run(services, body.assistant_id, payload)
     now = utcnow()
@@ -94,6 +97,7 @@ async def _cron(services: Services, cron_id: str) -> Cron:
 
 
 async def get(request: Request) -> Response:
+    await authorize(request, "crons", "read", {"cron_id": request.path_params["cron_id"]})
     return JSONResponse(
         (await _cron(services_of(request), request.path_params["cron_id"])).to_json()
     )
@@ -101,6 +105,7 @@ async def get(request: Request) -> Response:
 
 async def patch(request: Request) -> Response:
     services = services_of(request)
+    await authorize(request, "crons", "update", {"cron_id": request.path_params["cron_id"]})
     cron = await _cron(services, request.path_params["cron_id"])
     body = await parse_body(request, CronPatch, empty_ok=True)
     changes: dict[str, Any] = {"payload": _payload(body, cron.payload)}
@@ -123,6 +128,7 @@ async def patch(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     services = services_of(request)
+    await authorize(request, "crons", "delete", {"cron_id": request.path_params["cron_id"]})
     if not await services.storage.crons.delete(request.path_params["cron_id"]):
         raise CronNotFound(f"cron {request.path_params['cron_id']} not found")
     return Response(status_code=204)
@@ -131,6 +137,7 @@ async def delete(request: Request) -> Response:
 async def search(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronSearch, empty_ok=True)
+    await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
     found = await services.storage.crons.search(
         assistant_id=body.assistant_id,
         thread_id=body.thread_id,
@@ -147,6 +154,7 @@ async def search(request: Request) -> Response:
 async def count(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronCount, empty_ok=True)
+    await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
     total = await services.storage.crons.count(
         assistant_id=body.assistant_id,
         thread_id=body.thread_id,

@@ -14,19 +14,23 @@ from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from app import serde
-from app.errors import InvalidInput, MalformedJSON, PayloadTooLarge
+from app.errors import ErrorCode, InvalidInput, MalformedJSON, PayloadTooLarge
 from app.schemas import check_thread_id
 from app.services import services_of
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "NO_BODY",
     "JSONResponse",
     "check_depth",
     "describe_validation_error",
+    "http_error_response",
     "parse_body",
     "query_bool",
     "query_int",
@@ -35,6 +39,9 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+# What ``read_json`` returns for a request without a body (JSON ``null`` is None).
+NO_BODY: Any = object()
 
 # Far below orjson's 255 (a run's input comes back wrapped in a few levels of
 # events and state), far above what any real body needs.
@@ -46,6 +53,29 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return serde.dumps(content)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods served on this path: those of every route written like the
+    first route whose path matches (Starlette's own 405 names only that one's,
+    and ``/assistants/search`` also fits ``/assistants/{assistant_id}``)."""
+    routes = [r for r in request.app.routes if isinstance(r, Route) and r.methods]
+    template = next((r.path for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    return sorted({m for r in routes if r.path == template for m in r.methods or ()})
+
+
+def http_error_response(request: Request, exc: HTTPException) -> Response:
+    """Starlette's own errors (no route, wrong method) in the shape of ours."""
+    detail, code, headers = exc.detail, ErrorCode.INVALID_INPUT.value, dict(exc.headers or {})
+    if exc.status_code == 404:
+        detail, code = f"no route for {request.method} {request.url.path}", "not_found"
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        detail = f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}"
+        code, headers["Allow"] = "method_not_allowed", ", ".join(allowed)
+    elif exc.status_code >= 500:
+        code = ErrorCode.INTERNAL.value
+    return JSONResponse({"detail": detail, "code": code}, exc.status_code, headers=headers)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -72,7 +102,7 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        return None
+        return NO_BODY
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -82,8 +112,8 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
 async def parse_body(request: Request, model: type[M], *, empty_ok: bool = False) -> M:
     max_bytes: int = services_of(request).settings.runs.max_body_bytes
     data = await read_json(request, max_bytes=max_bytes)
-    if data is None and empty_ok:
-        data = {}
+    if data is NO_BODY:
+        data = {} if empty_ok else None
     return validate(model, data)
 
 

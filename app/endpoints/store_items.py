@@ -14,6 +14,7 @@ from langgraph.store.base import BaseStore
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import authorize
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.errors import InvalidInput, NotFound, SwitchyardError
 from app.schemas_platform import (
@@ -69,6 +70,7 @@ def _namespace_param(request: Request) -> tuple[str, ...]:
 
 async def put_item(request: Request) -> Response:
     body = await parse_body(request, StorePut)
+    await authorize(request, "store", "put", body.model_dump(exclude_none=True))
     await _call(
         _store(request).aput(
             tuple(body.namespace), body.key, body.value, index=body.index, ttl=body.ttl
@@ -82,6 +84,7 @@ async def get_item(request: Request) -> Response:
     if not key:
         raise InvalidInput("query parameter 'key' is required")
     namespace = _namespace_param(request)
+    await authorize(request, "store", "get", {"namespace": namespace, "key": key})
     refresh: bool | None = None
     if "refresh_ttl" in request.query_params:
         refresh = query_bool(request, "refresh_ttl")
@@ -93,12 +96,14 @@ async def get_item(request: Request) -> Response:
 
 async def delete_item(request: Request) -> Response:
     body = await parse_body(request, StoreDelete)
+    await authorize(request, "store", "delete", body.model_dump())
     await _call(_store(request).adelete(tuple(body.namespace), body.key))
     return Response(status_code=204)
 
 
 async def search_items(request: Request) -> Response:
     body = await parse_body(request, StoreSearch, empty_ok=True)
+    await authorize(request, "store", "search", body.model_dump(exclude_none=True))
     store = _store(request)
     if body.query and getattr(store, "index_config", None) is None:
         # LangGraph's stores ignore a query they cannot embed; say so instead.
@@ -120,6 +125,7 @@ async def search_items(request: Request) -> Response:
 
 async def list_namespaces(request: Request) -> Response:
     body = await parse_body(request, StoreNamespaces, empty_ok=True)
+    await authorize(request, "store", "list_namespaces", body.model_dump(exclude_none=True))
     found = await _call(
         _store(request).alist_namespaces(
             prefix=tuple(body.prefix) if body.prefix else None,

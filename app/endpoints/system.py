@@ -7,6 +7,7 @@ from importlib.metadata import version
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import allow_authenticated
 from app.endpoints.http import JSONResponse
 from app.services import services_of
 
@@ -18,6 +19,7 @@ async def ok(request: Request) -> Response:
 
 
 async def info(request: Request) -> Response:
+    allow_authenticated(request)  # public unless removed from auth.public_paths
     services = services_of(request)
     registry = services.registry
     return JSONResponse(
@@ -29,7 +31,7 @@ async def info(request: Request) -> Response:
             "storage": services.settings.storage.backend,
             "open_streams": len(services.streams),  # SSE responses being written now
             "graphs": {
-                graph_id: {"status": "ok", "compiles": registry.compile_count.get(graph_id, 0)}
+                graph_id: {"status": "ok", "compiles": registry.compiles(graph_id)}
                 for graph_id in registry.ids()
             }
             | {

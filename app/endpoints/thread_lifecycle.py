@@ -9,6 +9,7 @@ from langgraph.types import StateUpdate
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import allow_authenticated, as_id, authorize
 from app.endpoints.http import JSONResponse, parse_body
 from app.errors import InvalidInput
 from app.runs.execution import build_input
@@ -72,7 +73,12 @@ async def apply_supersteps(services: Services, thread: Thread, steps: list[Super
 async def prune(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, ThreadPrune)
+    allow_authenticated(request)  # per thread below: only the caller's are pruned
     pruned = 0
     for thread_id in dict.fromkeys(body.thread_ids):
+        # Only threads the caller may delete: another user's id counts as unknown.
+        filters = await authorize(request, "threads", "delete", {"thread_id": as_id(thread_id)})
+        if await services.storage.threads.get(thread_id, filters=filters) is None:
+            continue
         pruned += await services.platform.purger.prune(thread_id, body.strategy)
     return JSONResponse({"pruned_count": pruned})

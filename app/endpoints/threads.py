@@ -12,6 +12,7 @@ from langgraph.pregel import Pregel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import as_id, authorize
 from app.endpoints import thread_lifecycle
 from app.endpoints.http import (
     JSONResponse,
@@ -21,8 +22,9 @@ from app.endpoints.http import (
     query_list,
     thread_id_param,
 )
+from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick, pick_state
-from app.errors import CheckpointNotFound, InvalidInput, ThreadExists, ThreadNotFound
+from app.errors import CheckpointNotFound, InvalidInput, ThreadExists
 from app.runs.snapshots import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.schemas import (
     CheckpointBody,
@@ -37,13 +39,6 @@ from app.schemas import (
 )
 from app.services import Services, services_of
 from app.store.base import Thread
-
-
-async def _thread(services: Services, thread_id: str) -> Thread:
-    thread = await services.storage.threads.get(thread_id)
-    if thread is None:
-        raise ThreadNotFound(f"thread {thread_id} not found")
-    return thread
 
 
 async def _thread_graph(services: Services, thread: Thread) -> Pregel[Any, Any, Any, Any] | None:
@@ -68,7 +63,13 @@ async def create(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, ThreadCreate, empty_ok=True)
     thread_id = body.thread_id or str(uuid.uuid4())
-    metadata = dict(body.metadata)
+    value: dict[str, Any] = {
+        "thread_id": as_id(thread_id),
+        "metadata": dict(body.metadata),
+        "if_exists": body.if_exists,
+    }
+    filters = await authorize(request, "threads", "create", value)
+    metadata = dict(value.get("metadata") or {})
     if body.graph_id:
         services.assistants.resolve(body.graph_id)
         metadata["graph_id"] = body.graph_id
@@ -79,17 +80,21 @@ async def create(request: Request) -> Response:
     except ThreadExists:
         if body.if_exists != "do_nothing":
             raise
-        thread = await _thread(services, thread_id)
-        return JSONResponse(thread.to_json())
+        existing = await services.storage.threads.get(thread_id, filters=filters)
+        if existing is None:  # another user's id: not theirs to have back
+            raise
+        return JSONResponse(existing.to_json())
     await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
     if body.supersteps:
         await thread_lifecycle.apply_supersteps(services, thread, body.supersteps)
-        thread = await _thread(services, thread_id)
+        thread = await services.storage.threads.get(thread_id) or thread
     return JSONResponse(thread.to_json())
 
 
 async def search(request: Request) -> Response:
     body = await parse_body(request, ThreadSearch, empty_ok=True)
+    value: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"select"})
+    filters = await authorize(request, "threads", "search", value)
     threads = await services_of(request).storage.threads.search(
         metadata=body.metadata,
         values=body.values,
@@ -99,45 +104,48 @@ async def search(request: Request) -> Response:
         offset=body.offset,
         sort_by=body.sort_by,
         sort_order=body.sort_order,
+        filters=filters,
     )
     return JSONResponse([pick(t.to_json(), body.select) for t in threads])
 
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, ThreadCount, empty_ok=True)
+    filters = await authorize(request, "threads", "search", body.model_dump(exclude_none=True))
     total = await services_of(request).storage.threads.count(
-        metadata=body.metadata, status=body.status
+        metadata=body.metadata, status=body.status, filters=filters
     )
     return JSONResponse(total)
 
 
 async def get(request: Request) -> Response:
-    services = services_of(request)
-    thread = await _thread(services, thread_id_param(request))
-    return JSONResponse(await thread_lifecycle.with_ttl(services, request, thread))
+    thread, _ = await thread_for(request, "read")
+    return JSONResponse(await thread_lifecycle.with_ttl(services_of(request), request, thread))
 
 
 async def patch(request: Request) -> Response:
     services = services_of(request)
     thread_id = thread_id_param(request)
     body = await parse_body(request, ThreadPatch)
-    await _thread(services, thread_id)
-    thread = await services.storage.threads.update(thread_id, metadata=body.metadata)
+    value: dict[str, Any] = {"thread_id": as_id(thread_id), "metadata": dict(body.metadata)}
+    filters = await authorize(request, "threads", "update", value)
+    thread = await services.storage.threads.update(
+        thread_id, metadata=value.get("metadata") or {}, filters=filters
+    )
     await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
     return JSONResponse(thread.to_json())
 
 
 async def delete(request: Request) -> Response:
     services = services_of(request)
-    thread_id = thread_id_param(request)
-    await _thread(services, thread_id)
-    await services.platform.purger.delete_thread(thread_id)  # the run cascade + its TTL
+    thread, _ = await thread_for(request, "delete")
+    await services.platform.purger.delete_thread(thread.thread_id)  # the run cascade + its TTL
     return Response(status_code=204)
 
 
 async def get_state(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, thread_id_param(request))
+    thread, _ = await thread_for(request, "read")
     try:
         select = check_state_select(query_list(request, "select"))
     except ValueError as exc:
@@ -149,8 +157,8 @@ async def get_state(request: Request) -> Response:
 
 async def get_state_at(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, thread_id_param(request))
     body = await parse_body(request, ThreadStateAt)
+    thread, _ = await thread_for(request, "read")
     state = await _state(services, thread, body.checkpoint, subgraphs=body.subgraphs)
     return JSONResponse(pick_state(state, body.select))
 
@@ -177,8 +185,8 @@ async def _state(
 
 async def update_state(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, thread_id_param(request))
     body = await parse_body(request, ThreadStateUpdate)
+    thread, filters = await thread_for(request, "update")
     graph = await _thread_graph(services, thread)
     if graph is None:
         raise InvalidInput(
@@ -201,14 +209,14 @@ async def update_state(request: Request) -> Response:
         raise InvalidInput(f"cannot update state: {type(exc).__name__}: {exc}") from None
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread.thread_id}})
     await services.storage.threads.update(
-        thread.thread_id, values=snapshot_json(snapshot)["values"]
+        thread.thread_id, values=snapshot_json(snapshot)["values"], filters=filters
     )
     return JSONResponse({"checkpoint": checkpoint_json(new_config)})
 
 
 async def history(request: Request) -> Response:
     services = services_of(request)
-    thread = await _thread(services, thread_id_param(request))
+    thread, _ = await thread_for(request, "read")
     if request.method == "GET":
         body = ThreadHistory(
             limit=query_int(request, "limit", 10, low=1, high=1000),
@@ -238,9 +246,15 @@ async def history(request: Request) -> Response:
 
 async def copy(request: Request) -> Response:
     services = services_of(request)
-    source = await _thread(services, thread_id_param(request))
+    source, _ = await thread_for(request, "read")
+    # The copy is a new thread: creating it is authorized like any other.
+    target_id = str(uuid.uuid4())
+    value: dict[str, Any] = {"thread_id": as_id(target_id), "metadata": dict(source.metadata)}
+    await authorize(request, "threads", "create", value)
     target = await services.storage.threads.create(
-        Thread(thread_id=str(uuid.uuid4()), metadata=dict(source.metadata), values=source.values)
+        Thread(
+            thread_id=target_id, metadata=dict(value.get("metadata") or {}), values=source.values
+        )
     )
     await copy_checkpoints(services.storage.checkpointer, source.thread_id, target.thread_id)
     return JSONResponse(target.to_json())

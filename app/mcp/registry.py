@@ -31,13 +31,14 @@ import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
-from langchain_mcp_adapters.sessions import Connection, create_session
+from langchain_mcp_adapters.sessions import create_session
 from mcp import ClientSession
 from mcp.types import CallToolResult, TextContent, Tool
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.mcp.config import McpServerConfig
 
 __all__ = ["McpError", "McpRegistry", "McpServerConfig", "McpServerError", "McpToolError"]
 
@@ -52,56 +53,6 @@ class McpServerError(McpError):
 
 class McpToolError(McpError):
     """The tool ran and reported an error."""
-
-
-class McpServerConfig(BaseModel):
-    """One MCP server: a stdio command, or a streamable-HTTP URL."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-    transport: Literal["stdio", "streamable_http"]
-    command: str | None = Field(None, description="stdio: the executable to start.")
-    args: list[str] = Field(default_factory=list, description="stdio: its arguments.")
-    env: dict[str, str] | None = Field(None, description="stdio: its environment.")
-    cwd: str | None = Field(None, description="stdio: its working directory.")
-    url: str | None = Field(None, description="streamable_http: the endpoint URL.")
-    headers: dict[str, str] | None = Field(None, description="streamable_http: HTTP headers.")
-    description: str = ""
-    timeout_s: float = Field(30.0, gt=0, description="Per call, and for connecting.")
-
-    @model_validator(mode="after")
-    def _transport_fields(self) -> McpServerConfig:
-        if self.transport == "stdio" and not self.command:
-            raise ValueError("a stdio server needs `command`")
-        if self.transport == "streamable_http" and not self.url:
-            raise ValueError("a streamable_http server needs `url`")
-        return self
-
-    def connection(self) -> Connection:
-        if self.transport == "stdio":
-            assert self.command is not None
-            return {
-                "transport": "stdio",
-                "command": self.command,
-                "args": list(self.args),
-                "env": self.env,
-                "cwd": self.cwd,
-            }
-        assert self.url is not None
-        return {
-            "transport": "streamable_http",
-            "url": self.url,
-            "headers": self.headers,
-            "timeout": self.timeout_s,
-        }
-
-    def public(self) -> dict[str, Any]:
-        """As listed over HTTP: env and headers may hold secrets, so only their keys."""
-        shown = self.model_dump(exclude={"env", "headers"})
-        shown["env"] = sorted(self.env) if self.env else []
-        shown["headers"] = sorted(self.headers) if self.headers else []
-        return shown
 
 
 class _Client:

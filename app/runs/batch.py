@@ -166,8 +166,14 @@ def parse_batch(data: Any, settings: RunSettings, *, options: bool = True) -> Ba
 class BatchRunner:
     """Runs a ``Batch`` on a ``RunManager``; one runner serves any number of batches."""
 
-    def __init__(self, runs: RunManager) -> None:
+    def __init__(self, runs: RunManager, *, own_threads: bool = False) -> None:
         self._runs = runs
+        # With auth on, a thread a kept item creates carries the item's
+        # (authorized, owner-stamped) metadata, so its creator can read it.
+        self._own_threads = own_threads
+
+    def _thread_metadata(self, body: RunCreate) -> dict[str, Any] | None:
+        return dict(body.metadata or {}) if self._own_threads else None
 
     async def start(self, batch: Batch) -> list[Run]:
         """``POST /runs/batch``: create every run (persisted, so each can be read and,
@@ -179,7 +185,11 @@ class BatchRunner:
         for index, item in enumerate(batch.items):
             assert isinstance(item, RunCreate)
             try:
-                runs.append(await self._runs.create(item, thread_id=None))
+                runs.append(
+                    await self._runs.create(
+                        item, thread_id=None, thread_metadata=self._thread_metadata(item)
+                    )
+                )
             except SwitchyardError as exc:  # e.g. an unknown assistant: say which item
                 created = f" (items before it were started: {len(runs)})" if runs else ""
                 raise type(exc)(f"items[{index}]: {exc.message}{created}") from None
@@ -265,7 +275,9 @@ class BatchRunner:
         # would leave a pending record that no task will ever run. So the
         # creation always completes, and a run created for a batch that is
         # gone meanwhile is cancelled right away.
-        creating = asyncio.ensure_future(self._runs.create(body, thread_id=None))
+        creating = asyncio.ensure_future(
+            self._runs.create(body, thread_id=None, thread_metadata=self._thread_metadata(body))
+        )
         try:
             return await asyncio.shield(creating)
         except asyncio.CancelledError:

@@ -26,12 +26,16 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from app.runs.delta import DeltaEncoder, Op
+from app.runs.messages_mode import MessageAccumulator
+from app.runs.sources import INTERRUPT_KEY, event_parts, protocol_parts
 from app.schemas import CommandBody, RunCreate
 
 __all__ = ["GraphRun", "build_config", "build_input"]
 
-# What each requested mode asks of LangGraph's astream.
+# What each requested mode asks of LangGraph's astream ("events" is no
+# stream mode of LangGraph's: it is how the graph is run, see app.runs.sources).
 _GRAPH_MODE = {"messages-tuple": "messages", "messages": "messages", "delta": "values"}
+_NOT_GRAPH_MODES = frozenset({"events"})
 _WIRE_NAME = {"messages-tuple": "messages"}
 
 
@@ -89,14 +93,14 @@ def build_config(
     return config
 
 
-_INTERRUPT = "__interrupt__"  # the key LangGraph marks an interrupt with in a chunk
-
-
 @dataclass
 class GraphRun:
     """Streams one run; ``output`` holds the root's last ``values`` afterwards,
     and ``interrupted`` whether any chunk carried ``__interrupt__`` (a node
-    called ``interrupt()``; static breakpoints do not say so in ``values``)."""
+    called ``interrupt()``; static breakpoints do not say so in ``values``).
+
+    ``protocol``: the run was started through the thread streaming protocol,
+    whose ``messages`` are content-block events (``app.runs.sources``)."""
 
     graph: Pregel[Any, Any, Any, Any]
     body: RunCreate
@@ -104,8 +108,10 @@ class GraphRun:
     output: Any = None
     interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
+    protocol: bool = False
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
+    _accumulators: dict[tuple[str, ...], MessageAccumulator] = field(default_factory=dict)
     _emitted: int = 0
 
     @property
@@ -117,7 +123,30 @@ class GraphRun:
         # of delta ops; it is only forwarded when the client asked for it.
         modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested}
         modes.add("values")
-        return sorted(modes)
+        return sorted(modes - _NOT_GRAPH_MODES)
+
+    def _parts(self, nested: bool) -> AsyncIterator[Any]:
+        """LangGraph's stream: ``(namespace, mode, chunk)`` parts, or
+        ``(mode, chunk)`` from a plain ``astream`` without ``nested``."""
+        graph_input = build_input(self.body)
+        kwargs: dict[str, Any] = {
+            "interrupt_before": self.body.interrupt_before,
+            "interrupt_after": self.body.interrupt_after,
+            "context": self.body.context,
+            "durability": self.body.durability,
+        }
+        modes = self._graph_modes()
+        if self.protocol:
+            return protocol_parts(self.graph, graph_input, self.config, stream_mode=modes, **kwargs)
+        if "events" in self.requested:
+            return event_parts(self.graph, graph_input, self.config, stream_mode=modes, **kwargs)
+        return self.graph.astream(
+            graph_input,
+            self.config,
+            stream_mode=modes,  # type: ignore[arg-type]
+            subgraphs=nested,
+            **kwargs,
+        )
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         # One generator, not a counting wrapper around another: each async
@@ -125,25 +154,19 @@ class GraphRun:
         requested = self.requested
         wants_values = "values" in requested
         wants_delta = "delta" in requested
-        wants_messages = "messages-tuple" in requested or "messages" in requested
+        wants_tuples = "messages-tuple" in requested or self.protocol
+        wants_messages = "messages" in requested and not self.protocol
         forward = {m for m in self._graph_modes() if m not in ("values", "messages")}
-        subgraphs = self.body.stream_subgraphs
+        forward.update(_NOT_GRAPH_MODES.intersection(requested))
+        subgraphs = self.body.stream_subgraphs or self.protocol
         # Subgraph streaming costs ~15% of a small graph's run; without it
         # LangGraph yields exactly the root events (checked for every mode),
         # so it is only asked for when some subgraph event can be forwarded.
-        nested = subgraphs or wants_messages
-        stream = self.graph.astream(
-            build_input(self.body),
-            self.config,
-            stream_mode=self._graph_modes(),  # type: ignore[arg-type]
-            subgraphs=nested,
-            interrupt_before=self.body.interrupt_before,
-            interrupt_after=self.body.interrupt_after,
-            context=self.body.context,
-            durability=self.body.durability,
-        )
-        async for part in stream:
-            namespace, mode, chunk = part if nested else ((), *part)
+        # The other sources always stream nested parts.
+        nested = subgraphs or wants_tuples or wants_messages
+        nested_parts = nested or self.protocol or "events" in requested
+        async for part in self._parts(nested):
+            namespace, mode, chunk = part if nested_parts else ((), *part)
             ns: tuple[str, ...] = tuple(namespace)
             if ns and not subgraphs:
                 if mode != "messages":
@@ -152,7 +175,7 @@ class GraphRun:
                 # for, so they stream even without stream_subgraphs.
                 ns = ()
             suffix = "|" + "|".join(ns) if ns else ""
-            if type(chunk) is dict and _INTERRUPT in chunk:
+            if type(chunk) is dict and INTERRUPT_KEY in chunk:
                 self.interrupted = True
             if mode == "values":
                 if not ns:
@@ -165,9 +188,16 @@ class GraphRun:
                     self._emitted += 1
                     yield "delta" + suffix, {"ops": ops}
             elif mode == "messages":
-                if wants_messages:
+                if wants_tuples:
                     self._emitted += 1
                     yield "messages" + suffix, list(chunk)
+                if wants_messages:
+                    accumulator = self._accumulators.get(ns)
+                    if accumulator is None:
+                        accumulator = self._accumulators[ns] = MessageAccumulator()
+                    for name, data in accumulator.feed(*chunk):
+                        self._emitted += 1
+                        yield name + suffix, data
             elif mode in forward:
                 self._emitted += 1
                 yield _WIRE_NAME.get(mode, mode) + suffix, chunk

@@ -23,11 +23,13 @@ class RunHandle:
     body: RunCreate
     graph_id: str
     kind: RunKind = "stored"  # see app.runs.lifecycle
+    protocol: bool = False  # started by the thread streaming protocol
     task: asyncio.Task[None] | None = None  # drives the run; done once the run has ended
     outcome: RunOutcome | None = None
     start_checkpoint_id: str | None = None
     cancel_action: str | None = None
     status_stored: bool = False  # a stored run's terminal status is written already
+    attempt: int = 1  # more when the run was taken over after its worker died
     # What a ``memory`` run's record would say (stored runs keep it in storage).
     status: RunStatus = "pending"
     updated_at: datetime | None = None

@@ -25,6 +25,8 @@ class InputKeys:
         self._keys: dict[str, frozenset[str] | None] = {}
 
     async def _for(self, graph_id: str) -> frozenset[str] | None:
+        if (served := self._registry.flow(graph_id)) is not None:
+            return frozenset(served.flow.state)  # its declared channels, whatever the version
         if graph_id not in self._keys:
             graph = await self._registry.get(graph_id)
             props = (json_schema(graph.get_input_jsonschema) or {}).get("properties")

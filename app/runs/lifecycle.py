@@ -32,6 +32,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 
 from app import serde
+from app.flows.params import flow_params
 from app.runs.execution import GraphRun
 from app.runs.handle import RunHandle, RunKind
 from app.runs.recent import RecentRuns, RunOutcome
@@ -55,7 +56,7 @@ class Lifecycle:
     async def graph(self, handle: RunHandle) -> Pregel[Any, Any, Any, Any]:
         """The compiled graph to run. Kinds that keep nothing run it without a
         checkpointer: no storage trip is spent on state nobody will read."""
-        return await self._registry.get_subgraph(handle.graph_id)
+        return await self._registry.get_subgraph(handle.graph_id, params=flow_params(handle.body))
 
     async def started(self, handle: RunHandle, graph: Pregel[Any, Any, Any, Any]) -> None:
         """The run got its turn and a slot; it executes next."""
@@ -102,7 +103,7 @@ class StoredLifecycle(Lifecycle):
         self._storage = storage
 
     async def graph(self, handle: RunHandle) -> Pregel[Any, Any, Any, Any]:
-        return await self._registry.get(handle.graph_id)
+        return await self._registry.get(handle.graph_id, params=flow_params(handle.body))
 
     async def started(self, handle: RunHandle, graph: Pregel[Any, Any, Any, Any]) -> None:
         run = handle.run

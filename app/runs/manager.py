@@ -19,6 +19,12 @@ instances Postgres claims and Redis signals; this module is the same either way.
 * Every run ends with exactly one terminal status (success, error, timeout,
   interrupted) and its event log ends with ``end`` (after an ``error`` event
   when it failed), so no stream can hang.
+* A stored run is claimed (``coordinator.claim``) before its record exists
+  and released when it ends. A run left pending or running by an instance
+  that died is claimable again: ``recover`` adopts it, and either resumes it
+  from its thread's last checkpoint with ``attempt + 1`` or fails it
+  (``RunSettings.recovery``). Embedded, that happens at startup; distributed,
+  every instance also looks every ``lease_s / 2``.
 
 What a run keeps (stored, memory, ephemeral) is decided once, from the request
 alone, by ``app.runs.lifecycle``: the same body gets the same lifecycle over
@@ -34,31 +40,37 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from app import serde
 from app.coordinator import CancelAction, Coordinator
 from app.errors import (
+    EventsExpired,
     InvalidInput,
     RunCancelled,
     RunConflict,
     RunNotFound,
     RunTimeout,
+    ThreadExists,
     ThreadNotFound,
+    WorkerDied,
     error_body,
 )
 from app.events import Event, EventLog
+from app.flows.params import check_flow_params
 from app.runs.execution import GraphRun, build_config
 from app.runs.handle import RunHandle
 from app.runs.inputs import InputKeys
 from app.runs.lifecycle import EphemeralLifecycle, Lifecycle, MemoryLifecycle, StoredLifecycle
 from app.runs.recent import RecentRuns, RunOutcome
 from app.runs.resolver import AssistantResolver
+from app.runs.thread_watch import ThreadWatch
 from app.schemas import RunCreate
 from app.settings import RunSettings
 from app.store import Storage
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread
+from app.store.filters import Filters
 from graphs.registry import GraphRegistry
 
 __all__ = ["RunManager", "RunOutcome"]
@@ -100,20 +112,34 @@ class RunManager:
         self._ephemeral = EphemeralLifecycle(registry)
         # Half the log: a trimmed delta stream always finds a keyframe to resume on.
         self._keyframe_every = max(1, events.max_events // 2)
+        self.thread_watch = ThreadWatch()  # wakes thread streams when a run is scheduled
 
     # -- creation -----------------------------------------------------------
 
     async def create(
-        self, body: RunCreate, *, thread_id: str | None, ephemeral: bool = False
+        self,
+        body: RunCreate,
+        *,
+        thread_id: str | None,
+        ephemeral: bool = False,
+        filters: Filters | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
+        protocol: bool = False,
     ) -> Run:
         """Validate, persist and schedule a run; returns it while pending.
+
+        ``filters`` (from authorization) scope the existing thread a run may
+        use: a thread they hide is treated as missing. ``thread_metadata`` is
+        added to a thread the run creates (its owner, stamped by auth).
 
         A stateless run (``thread_id=None``) that is not kept is a ``memory``
         run, or with ``ephemeral`` (for callers that take the result inline via
         ``wait``, such as batch items) an ``ephemeral`` one; see
-        ``app.runs.lifecycle``.
+        ``app.runs.lifecycle``. ``protocol``: started by the thread streaming
+        protocol (``app.runs.sources.protocol_parts``).
         """
         body, graph_id, assistant_id = await self._assistants.for_run(body)
+        check_flow_params(self._registry, graph_id, body)
         await self._input_keys.check(graph_id, body.input)
         stateless = thread_id is None and body.on_completion != "keep"
         if ephemeral and not stateless:
@@ -131,42 +157,66 @@ class RunManager:
                 run.kwargs = body.model_dump(mode="json", exclude_none=True)
             handle = RunHandle(run=run, body=body, graph_id=graph_id, kind=lifecycle.kind)
             return await self._schedule(handle, lifecycle)
-        thread_id, active = await self._thread_for(thread_id, body, graph_id, assistant_id)
-        restart_from = await self._apply_multitask(thread_id, body, active)
-        run = Run(
-            run_id=str(uuid.uuid4()),
-            thread_id=thread_id,
-            assistant_id=assistant_id,
-            metadata=self._run_metadata(graph_id, body),
-            multitask_strategy=body.multitask_strategy,
-            kwargs=body.model_dump(mode="json", exclude_none=True),
+        # One creation per thread at a time, across instances: the multitask
+        # check and the record it decides about are one step ("reject" has one winner).
+        lock = (
+            self._coordinator.thread_lock(thread_id)
+            if thread_id is not None
+            else contextlib.nullcontext()
         )
-        await self._storage.runs.create(run)
-        handle = RunHandle(run=run, body=body, graph_id=graph_id)
+        async with lock:
+            thread_id, active = await self._thread_for(
+                thread_id, body, graph_id, assistant_id, filters, thread_metadata
+            )
+            restart_from = await self._apply_multitask(thread_id, body, active)
+            run = Run(
+                run_id=str(uuid.uuid4()),
+                thread_id=thread_id,
+                assistant_id=assistant_id,
+                metadata=self._run_metadata(graph_id, body),
+                multitask_strategy=body.multitask_strategy,
+                kwargs=body.model_dump(mode="json", exclude_none=True),
+            )
+            # Claimed before it exists: recovery never sees it active and unclaimed.
+            await self._coordinator.claim(run.run_id)
+            await self._storage.runs.create(run)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id, protocol=protocol)
         handle.start_checkpoint_id = restart_from
         return await self._schedule(handle, self._stored)
 
     async def _thread_for(
-        self, thread_id: str | None, body: RunCreate, graph_id: str, assistant_id: str
+        self,
+        thread_id: str | None,
+        body: RunCreate,
+        graph_id: str,
+        assistant_id: str,
+        filters: Filters | None = None,
+        thread_metadata: Mapping[str, Any] | None = None,
     ) -> tuple[str, list[Run]]:
         """The stored run's thread (created when needed) and its active runs."""
         threads = self._storage.threads
         # The thread remembers its graph: state and history are read with it.
         owner = {"graph_id": graph_id, "assistant_id": assistant_id}
+        new_metadata = {**(thread_metadata or {}), **owner}
         if thread_id is None:  # a stateless run that is kept: a thread of its own
-            thread = await threads.create(Thread(thread_id=str(uuid.uuid4()), metadata=owner))
+            thread = await threads.create(
+                Thread(thread_id=str(uuid.uuid4()), metadata=new_metadata)
+            )
             return thread.thread_id, []
         # Read together: on SQLite, one trip (see ``SqliteTrips``).
         existing, active = await asyncio.gather(
-            threads.get(thread_id), self._storage.runs.active(thread_id)
+            threads.get(thread_id, filters=filters), self._storage.runs.active(thread_id)
         )
         if existing is None:
+            missing = ThreadNotFound(
+                f"thread {thread_id} does not exist; create it first or pass if_not_exists='create'"
+            )
             if body.if_not_exists != "create":
-                raise ThreadNotFound(
-                    f"thread {thread_id} does not exist; create it first or pass "
-                    "if_not_exists='create'"
-                )
-            await threads.create(Thread(thread_id=thread_id, metadata=owner))
+                raise missing
+            try:
+                await threads.create(Thread(thread_id=thread_id, metadata=new_metadata))
+            except ThreadExists:
+                raise missing from None  # another user's thread: as if it did not exist
         elif existing.metadata.get("graph_id") != graph_id:
             await threads.update(thread_id, metadata=owner)
         return thread_id, active
@@ -187,6 +237,8 @@ class RunManager:
         handle.task = asyncio.create_task(
             self._drive(handle, lifecycle, unsubscribe), name=f"run-{run.run_id}"
         )
+        if handle.kind == "stored":
+            self.thread_watch.notify(run.thread_id)
         return run
 
     async def _apply_multitask(
@@ -205,6 +257,10 @@ class RunManager:
         action: CancelAction = "rollback" if body.multitask_strategy == "rollback" else "interrupt"
         for handle in handles:
             await self._cancel_handle(handle, action=action, wait=True)
+        for elsewhere in [r for r in active if r.run_id not in self._handles]:
+            # Executing on another instance: the signal goes there, and the new
+            # run's turn comes only once that run has ended.
+            await self._coordinator.cancel(elsewhere.run_id, action)
         return restart_from if action == "rollback" else None
 
     # -- execution ----------------------------------------------------------
@@ -240,7 +296,17 @@ class RunManager:
             outcome = RunOutcome(status="error", error=error_body(exc))
         finally:
             unsubscribe()
-            await self._finish(handle, lifecycle, outcome)
+            try:
+                await self._finish(handle, lifecycle, outcome)
+            finally:
+                if lifecycle is self._stored:
+                    await self._release(run.run_id)
+
+    async def _release(self, run_id: str) -> None:
+        try:
+            await self._coordinator.release(run_id)
+        except Exception:  # its lease runs out instead; recovery finds the run ended
+            log.exception("could not release the claim of run %s", run_id)
 
     async def _execute(self, handle: RunHandle, lifecycle: Lifecycle) -> RunOutcome:
         run, body = handle.run, handle.body
@@ -257,9 +323,14 @@ class RunManager:
             checkpoint_id=handle.start_checkpoint_id,
         )
         await lifecycle.started(handle, graph)
-        await self._emit(handle, lifecycle, "metadata", {"run_id": run.run_id, "attempt": 1})
+        metadata = {"run_id": run.run_id, "attempt": handle.attempt}
+        await self._emit(handle, lifecycle, "metadata", metadata)
         graph_run = GraphRun(
-            graph=graph, body=body, config=config, keyframe_every=self._keyframe_every
+            graph=graph,
+            body=body,
+            config=config,
+            keyframe_every=self._keyframe_every,
+            protocol=handle.protocol,
         )
         error: dict[str, Any] | None = None
         status: RunStatus = "success"
@@ -327,6 +398,85 @@ class RunManager:
         """``find`` for callers that know only the run id (the WebSocket)."""
         return self._memory_run(None, run_id) or await self._storage.runs.get(run_id)
 
+    # -- recovery -----------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """Adopt the active runs nobody executes (their instance died, or this
+        process before it restarted); returns their ids."""
+        active = [r for r in await self._storage.runs.all_active() if r.run_id not in self._handles]
+        if not active:
+            return []
+        orphans = set(await self._coordinator.claimable([r.run_id for r in active]))
+        adopted: list[str] = []
+        for run in active:  # oldest first: a thread's runs queue in creation order
+            if run.run_id not in orphans or not await self._coordinator.claim(run.run_id):
+                continue
+            fresh = await self._storage.runs.get(run.run_id)
+            if fresh is None or fresh.status not in ("pending", "running"):
+                await self._release(run.run_id)  # it ended while we looked
+                continue
+            try:
+                await self._adopt(fresh)
+            except Exception:
+                log.exception("could not take over run %s", run.run_id)
+                await self._release(run.run_id)
+                continue
+            adopted.append(run.run_id)
+        return adopted
+
+    async def recover_forever(self, every_s: float) -> None:
+        """``recover`` on a fixed cadence, for as long as the server runs."""
+        while True:
+            await asyncio.sleep(every_s)  # the cadence of the scan, not a wait for state
+            try:
+                adopted = await self.recover()
+            except Exception:
+                log.exception("crash recovery scan failed; next one in %.1f s", every_s)
+                continue
+            if adopted:
+                log.warning("took over %d runs of a dead instance: %s", len(adopted), adopted)
+
+    async def _adopt(self, run: Run) -> None:
+        graph_id, _ = self._assistants.resolve(run.assistant_id)
+        body = RunCreate.model_validate(run.kwargs)
+        handle = RunHandle(run=run, body=body, graph_id=graph_id)
+        if run.status == "running":  # it had started: some of it may be done
+            handle.attempt = run.attempt + 1
+            if self._settings.recovery == "fail":
+                await self._fail_orphan(handle)
+                return
+            if await self._saved_progress(run):
+                # Continue from the thread's last checkpoint: LangGraph runs
+                # the pending tasks of the step it stopped in.
+                fresh_start = dict.fromkeys(("input", "command", "checkpoint_id", "checkpoint"))
+                handle.body = body.model_copy(update=fresh_start)
+            handle.run = await self._storage.runs.set_status(
+                run.run_id, "pending", attempt=handle.attempt
+            )
+        log.warning("taking over run %s (attempt %d)", run.run_id, handle.attempt)
+        await self._schedule(handle, self._stored)
+
+    async def _saved_progress(self, run: Run) -> bool:
+        """Whether the thread's latest checkpoint was written by this run."""
+        config: Any = {"configurable": {"thread_id": run.thread_id, "checkpoint_ns": ""}}
+        saved = await self._storage.checkpointer.aget_tuple(config)
+        return saved is not None and saved.metadata.get("run_id") == run.run_id
+
+    async def _fail_orphan(self, handle: RunHandle) -> None:
+        """``recovery = "fail"``: the run ends with an error that says why."""
+        run = handle.run
+        died = WorkerDied(
+            f"the instance executing run {run.run_id} stopped (attempt {handle.attempt - 1});"
+            " SWITCHYARD_RUNS_RECOVERY=fail leaves it failed"
+        )
+        await self._events.open(run.run_id)
+        await self._storage.runs.set_status(run.run_id, "error", attempt=handle.attempt)
+        await self._storage.threads.update(run.thread_id, status="error")
+        await self._events.append(run.run_id, "error", serde.dumps(error_body(died)))
+        await self._events.append(run.run_id, "end", serde.dumps(None))
+        await self._events.close(run.run_id)
+        await self._release(run.run_id)
+
     # -- control ------------------------------------------------------------
 
     async def cancel(
@@ -351,15 +501,52 @@ class RunManager:
 
     async def wait(self, run_id: str) -> RunOutcome | None:
         """The outcome once the run ends; None if this process no longer tracks it
-        (a finished stateless run is tracked while it is remembered)."""
+        (a finished stateless run is tracked while it is remembered). A stored
+        run executing on another instance is waited for through its event log,
+        which ends when the run does; its outcome is then only known when it
+        failed (else None: the caller reads the thread)."""
         handle = self._handles.get(run_id)
         if handle is None:
-            return self._recent.outcome(run_id)
+            remembered = self._recent.outcome(run_id)
+            if remembered is not None:
+                return remembered
+            return await self._wait_elsewhere(run_id)
         await handle.ended()
         return handle.outcome
 
+    async def _wait_elsewhere(self, run_id: str) -> RunOutcome | None:
+        run = await self._storage.runs.get(run_id)
+        if run is None or run.status not in ("pending", "running"):
+            return None
+        error: Any = None
+        try:
+            async for event in self._events.read(run_id, from_oldest=True):
+                if event.event == "error":
+                    error = serde.loads(event.data)
+        except (RunNotFound, EventsExpired):
+            return None  # no log to follow: the record is all there is
+        ended = await self._storage.runs.get(run_id)
+        if error is None or ended is None:
+            return None
+        return RunOutcome(status=ended.status, error=error)
+
     def is_active(self, run_id: str) -> bool:
         return run_id in self._handles
+
+    def has_record(self, run_id: str) -> bool | None:
+        """False for a stateless run that has no record (in memory, or recently
+        finished and forgotten by storage); None if this process does not know."""
+        if self._memory_run(None, run_id) is not None:
+            return False
+        return True if run_id in self._handles else None
+
+    def active_run_ids(self, thread_id: str | None = None) -> list[str]:
+        """The runs this process drives that have not ended (on that thread), oldest first."""
+        return [
+            run_id
+            for run_id, handle in self._handles.items()
+            if thread_id is None or handle.run.thread_id == thread_id
+        ]
 
     def tracks(self, run_id: str) -> bool:
         """Whether ``wait`` can answer for this run (else it returns None)."""

@@ -96,12 +96,14 @@ class AssistantResolver:
 
     def system_assistant(self, graph_id: str) -> Assistant:
         """The read-only assistant the server keeps for ``graph_id``."""
+        served = self._registry.flow(graph_id)  # a flow: its served version
         return Assistant(
             assistant_id=assistant_id_for(graph_id),
             graph_id=graph_id,
             name=graph_id,
             description=self._registry.description(graph_id),
-            metadata={"created_by": SYSTEM},
+            metadata={"created_by": "flow" if served else SYSTEM},
+            version=served.version if served else 1,
             created_at=_EPOCH,
             updated_at=_EPOCH,
         )
@@ -121,6 +123,8 @@ class AssistantResolver:
     async def lookup(self, assistant_id: str) -> Assistant:
         """The assistant, stored or system; ``AssistantNotFound`` otherwise."""
         graph_id = self._index().get(assistant_id)
+        if graph_id is not None and self._registry.flow(graph_id):
+            return self.system_assistant(graph_id)  # its version moves with the flow
         key = assistant_id_for(graph_id) if graph_id is not None else assistant_id
         found = await self._store.get(key)
         if found is not None:

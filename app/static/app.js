@@ -14,6 +14,12 @@
 // names its namespace ("node:task_id") before any event of that namespace is
 // sent, and the listeners for it are added right then.
 //
+// Auth: with a key signed in (kept in sessionStorage), every fetch sends it as
+// X-Api-Key. An EventSource cannot send headers, so the stream URL carries the
+// run-scoped ?stream_token= the run's creation answered with; if the browser's
+// own reconnect is refused (the token expired), the page asks for a new token
+// and reopens the stream after the last event it has.
+//
 // Resume: on a dropped connection the browser reconnects by itself and sends
 // Last-Event-ID; the server replays what came after it. Ids of one run
 // increase strictly, so any event at or below the last one accepted is a
@@ -47,9 +53,23 @@ function preview(value, limit = 160) {
 // -- HTTP -------------------------------------------------------------------
 
 class ApiError extends Error {}
+class AuthRequired extends ApiError {}
+
+const KEY_STORAGE = "switchyard.apiKey";
+const credentials = {
+  key: sessionStorage.getItem(KEY_STORAGE),
+  headers() {
+    return this.key ? { "X-Api-Key": this.key } : {};
+  },
+  set(key) {
+    this.key = key || null;
+    if (this.key) sessionStorage.setItem(KEY_STORAGE, this.key);
+    else sessionStorage.removeItem(KEY_STORAGE);
+  },
+};
 
 async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...credentials.headers() } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -57,6 +77,10 @@ async function api(method, path, body) {
   const response = await fetch(path, init);
   const text = await response.text();
   const data = text.trim() ? JSON.parse(text) : null;
+  if (response.status === 401) {
+    document.body.dataset.auth = "required";
+    throw new AuthRequired(`sign in with an API key (${data?.detail ?? text})`);
+  }
   if (!response.ok) {
     throw new ApiError(`${method} ${path} → ${response.status}: ${data?.detail ?? text}`);
   }
@@ -245,8 +269,12 @@ class RunPanels {
 // -- following one run ----------------------------------------------------------
 
 class RunFollower {
-  constructor({ threadId, runId, initialState, onDone }) {
-    this.url = `/threads/${encodeURIComponent(threadId)}/runs/${encodeURIComponent(runId)}/stream`;
+  constructor({ threadId, runId, streamToken, initialState, onDone }) {
+    this.path = `/threads/${encodeURIComponent(threadId)}/runs/${encodeURIComponent(runId)}`;
+    this.url = `${this.path}/stream`;
+    if (streamToken) this.url += `?stream_token=${encodeURIComponent(streamToken)}`;
+    this.streamToken = streamToken;
+    this.tokenRenewals = 0;
     this.onDone = onDone;
     this.panels = new RunPanels();
     this.states = new Map([["", initialState ?? null]]);
@@ -263,12 +291,15 @@ class RunFollower {
   }
 
   start() {
+    this.listening = new Set();
+    this.namespaces ??= [];
     this.source = new EventSource(this.url);
     connection.set("connecting", this.source);
     this.source.addEventListener("open", () => this.opened());
     // "error" is both the browser's connection error (a plain Event) and the
     // server's error event (a MessageEvent): see receive().
     for (const name of ["metadata", "error", "end", ...WIRE_MODES]) this.listen(name);
+    for (const ns of this.namespaces) this.listenNamespace(ns);
     this.ticker = setInterval(() => this.showAge(), 250);
   }
 
@@ -280,6 +311,7 @@ class RunFollower {
 
   listenNamespace(ns) {
     const suffix = ns.join("|");
+    if (!this.namespaces.some((known) => known.join("|") === suffix)) this.namespaces.push(ns);
     for (const mode of WIRE_MODES) this.listen(`${mode}|${suffix}`);
   }
 
@@ -298,9 +330,23 @@ class RunFollower {
     if (this.finished) return;
     if (this.source.readyState === EventSource.CONNECTING) {
       connection.set("reconnecting", this.source);
+    } else if (this.streamToken && this.tokenRenewals < 3) {
+      // The browser's reconnect was refused: most likely the token expired.
+      this.renewToken().catch((error) => this.finish("closed", error.message));
     } else {
       this.finish("closed", "the stream failed and the browser gave up on it");
     }
+  }
+
+  async renewToken() {
+    this.tokenRenewals += 1;
+    connection.set("reconnecting", this.source);
+    const grant = await api("POST", `${this.path}/stream-token`);
+    const after = this.lastId ? `&last_event_id=${encodeURIComponent(this.lastId)}` : "";
+    this.url = grant.stream_url + after;
+    this.source.close();
+    clearInterval(this.ticker);
+    this.start();
   }
 
   // True if the event is new; false for a duplicate delivered again after a
@@ -541,6 +587,7 @@ async function run(event) {
     page.follower = new RunFollower({
       threadId,
       runId: created.run_id,
+      streamToken: created.stream_token,
       initialState,
       onDone: () => runDone(threadId, created.run_id),
     });
@@ -583,7 +630,32 @@ function guard(handler) {
   return (event) => handler(event).catch((error) => banner.show(error.message));
 }
 
+function showSignedIn() {
+  $("#signed-in").textContent = credentials.key ? "signed in" : "";
+}
+
+async function load() {
+  await Promise.all([loadAssistants(), loadThreads("")]);
+  document.body.dataset.auth = credentials.key ? "signed-in" : "open";
+  document.body.dataset.ready = "true";
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  banner.clear();
+  credentials.set($("#api-key").value.trim());
+  $("#api-key").value = "";
+  showSignedIn();
+  try {
+    await load();
+  } catch (error) {
+    banner.show(`could not load: ${error.message}`);
+  }
+}
+
 async function init() {
+  $("#sign-in").addEventListener("submit", signIn);
+  showSignedIn();
   $("#run-form").addEventListener("submit", run);
   $("#assistant").addEventListener("change", guard(assistantChanged));
   $("#thread").addEventListener("change", guard(threadChanged));
@@ -592,8 +664,7 @@ async function init() {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#run-form").requestSubmit();
   });
   try {
-    await Promise.all([loadAssistants(), loadThreads("")]);
-    document.body.dataset.ready = "true";
+    await load();
   } catch (error) {
     banner.show(`could not load: ${error.message}`);
   }

@@ -12,12 +12,14 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── SqliteRunStore         table runs
         ├── SqliteAssistantStore   tables assistants, assistant_versions
         ├── SqliteThreadTTLStore   table thread_ttl
-        └── SqliteCronStore        table crons
+        ├── SqliteCronStore        table crons
+        └── SqliteFlowStore        table flows (flow documents, one row per version)
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
         ├── PostgresRunStore       table runs
+        ├── PostgresFlowStore      table flows
         └── assistants, thread TTLs, crons: in memory per process until Postgres stores land
 """
 
@@ -49,6 +51,8 @@ from app.store.base import (
 from app.store.checkpointer import SingleTripSqliteSaver
 from app.store.crons import CronStore, MemoryCronStore
 from app.store.crons_sqlite import SqliteCronStore
+from app.store.flows import FlowStore, MemoryFlowStore
+from app.store.flows_sqlite import SqliteFlowStore
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
@@ -94,6 +98,8 @@ class Storage:
     thread_ttls: ThreadTTLStore = field(default_factory=MemoryThreadTTLStore)
     # Crons and the tick each fires next (app.store.crons).
     crons: CronStore = field(default_factory=MemoryCronStore)
+    # Flow documents and their versions (``app.store.flows``).
+    flows: FlowStore = field(default_factory=MemoryFlowStore)
 
     async def latest_checkpoint_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint; the run path never asks which saver."""
@@ -125,6 +131,7 @@ async def open_storage(
     """
     if settings.backend == "postgres":
         # Imported here: psycopg is an optional dependency (the ``distributed`` extra).
+        from app.store.flows_postgres import PostgresFlowStore
         from app.store.postgres import PostgresRunStore, PostgresThreadStore
         from app.store.postgres_pool import open_postgres
 
@@ -135,6 +142,7 @@ async def open_storage(
                 checkpointer=backend.checkpointer,
                 latest_id_reader=backend.checkpointer.alatest_id,
                 postgres=backend,
+                flows=PostgresFlowStore(backend.pool),
             )
         return
     if settings.backend == "memory":
@@ -143,6 +151,7 @@ async def open_storage(
             runs=MemoryRunStore(),
             checkpointer=InMemorySaver(),
             assistants=MemoryAssistantStore(),
+            flows=MemoryFlowStore(),
         )
         return
     sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +168,8 @@ async def open_storage(
         await thread_ttls.setup()
         crons = SqliteCronStore(conn, trips)
         await crons.setup()
+        flows = SqliteFlowStore(trips)
+        await flows.setup()
         yield Storage(
             threads=threads,
             runs=runs,
@@ -167,4 +178,5 @@ async def open_storage(
             assistants=assistants,
             thread_ttls=thread_ttls,
             crons=crons,
+            flows=flows,
         )

@@ -13,6 +13,10 @@ Contract, for every implementation:
 * ``updated_at`` moves forward on every update; ``created_at`` never changes.
 * ``metadata`` passed to ``update`` is merged key by key into the old one.
 * Listing is newest first (``created_at`` descending) unless asked otherwise.
+* ``filters`` (an auth handler's answer, ``app.store.filters``) scope a thread
+  call to threads whose metadata ``matches`` them: any other thread is treated
+  exactly as if it did not exist (``get`` → None, ``update`` →
+  ``ThreadNotFound``, ``delete`` → False, left out of ``search``/``count``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, get_args
+
+from app.store.filters import Filters
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
@@ -69,6 +75,8 @@ class Run:
     # The validated run-create body, so a queued run can start later, even
     # on another instance, from nothing but this record.
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # 1, plus one each time the run was taken over after its worker died.
+    attempt: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -77,7 +85,7 @@ class Run:
 class ThreadStore(Protocol):
     async def create(self, thread: Thread) -> Thread: ...
 
-    async def get(self, thread_id: str) -> Thread | None: ...
+    async def get(self, thread_id: str, *, filters: Filters | None = None) -> Thread | None: ...
 
     async def update(
         self,
@@ -87,9 +95,10 @@ class ThreadStore(Protocol):
         status: ThreadStatus | None = None,
         values: dict[str, Any] | None = None,
         interrupts: dict[str, Any] | None = None,
+        filters: Filters | None = None,
     ) -> Thread: ...
 
-    async def delete(self, thread_id: str) -> bool: ...
+    async def delete(self, thread_id: str, *, filters: Filters | None = None) -> bool: ...
 
     async def search(
         self,
@@ -102,6 +111,7 @@ class ThreadStore(Protocol):
         offset: int = 0,
         sort_by: Literal["created_at", "updated_at", "thread_id", "status"] = "created_at",
         sort_order: Literal["asc", "desc"] = "desc",
+        filters: Filters | None = None,
     ) -> list[Thread]:
         """Threads whose metadata (and values) contain every given key=value."""
         ...
@@ -111,6 +121,7 @@ class ThreadStore(Protocol):
         *,
         metadata: Mapping[str, Any] | None = None,
         status: ThreadStatus | None = None,
+        filters: Filters | None = None,
     ) -> int: ...
 
 
@@ -121,7 +132,11 @@ class RunStore(Protocol):
         """The run, or ``None`` if unknown or (when given) on another thread."""
         ...
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run: ...
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
+        """Set the status (and, when given, the attempt number) of a run."""
+        ...
 
     async def for_thread(
         self,
@@ -134,6 +149,11 @@ class RunStore(Protocol):
 
     async def active(self, thread_id: str) -> list[Run]:
         """Pending and running runs of a thread, oldest first."""
+        ...
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        """Pending and running runs of every thread, oldest first (what crash
+        recovery looks at)."""
         ...
 
     async def delete(self, run_id: str) -> bool: ...

@@ -37,6 +37,7 @@ from app.store.base import (
     Thread,
     ThreadStatus,
 )
+from app.store.filters import Filters, matches
 
 __all__ = ["MemoryRunStore", "MemoryThreadStore"]
 
@@ -83,8 +84,14 @@ class MemoryThreadStore:
         self._threads[thread.thread_id] = stored
         return _copy_thread(stored)
 
-    async def get(self, thread_id: str) -> Thread | None:
+    def _visible(self, thread_id: str, filters: Filters | None) -> Thread | None:
         stored = self._threads.get(thread_id)
+        if stored is None or not matches(stored.metadata, filters):
+            return None
+        return stored
+
+    async def get(self, thread_id: str, *, filters: Filters | None = None) -> Thread | None:
+        stored = self._visible(thread_id, filters)
         return None if stored is None else _copy_thread(stored)
 
     async def update(
@@ -95,8 +102,9 @@ class MemoryThreadStore:
         status: ThreadStatus | None = None,
         values: dict[str, Any] | None = None,
         interrupts: dict[str, Any] | None = None,
+        filters: Filters | None = None,
     ) -> Thread:
-        stored = self._threads.get(thread_id)
+        stored = self._visible(thread_id, filters)
         if stored is None:
             raise ThreadNotFound(f"thread {thread_id} not found")
         # Build the new record completely before swapping it in, so a value
@@ -113,7 +121,9 @@ class MemoryThreadStore:
         self._threads[thread_id] = updated
         return _copy_thread(updated)
 
-    async def delete(self, thread_id: str) -> bool:
+    async def delete(self, thread_id: str, *, filters: Filters | None = None) -> bool:
+        if self._visible(thread_id, filters) is None:
+            return False
         return self._threads.pop(thread_id, None) is not None
 
     async def search(
@@ -127,27 +137,29 @@ class MemoryThreadStore:
         offset: int = 0,
         sort_by: ThreadSortKey = "created_at",
         sort_order: SortOrder = "desc",
+        filters: Filters | None = None,
     ) -> list[Thread]:
         check_search(sort_by, sort_order, limit, offset)
         wanted_ids = None if ids is None else set(ids)
         wanted_metadata, wanted_values = json_filter(metadata), json_filter(values)
-        matches = [
+        found = [
             thread
             for thread in self._threads.values()
             if (status is None or thread.status == status)
             and (wanted_ids is None or thread.thread_id in wanted_ids)
             and contains(thread.metadata, wanted_metadata)
             and contains(thread.values, wanted_values)
+            and matches(thread.metadata, filters)
         ]
         # heapq's n-smallest/largest equal sorted(...)[:n], ties included, while
         # keeping only one page in memory. Reversing first makes later inserts
         # win ties when descending, as the SQLite rowid does.
         key = operator.attrgetter(sort_by)
         if sort_order == "desc":
-            matches.reverse()
-            page = heapq.nlargest(offset + limit, matches, key=key)
+            found.reverse()
+            page = heapq.nlargest(offset + limit, found, key=key)
         else:
-            page = heapq.nsmallest(offset + limit, matches, key=key)
+            page = heapq.nsmallest(offset + limit, found, key=key)
         return [_copy_thread(thread) for thread in page[offset:]]
 
     async def count(
@@ -155,12 +167,15 @@ class MemoryThreadStore:
         *,
         metadata: Mapping[str, Any] | None = None,
         status: ThreadStatus | None = None,
+        filters: Filters | None = None,
     ) -> int:
         wanted = json_filter(metadata)
         return sum(
             1
             for thread in self._threads.values()
-            if (status is None or thread.status == status) and contains(thread.metadata, wanted)
+            if (status is None or thread.status == status)
+            and contains(thread.metadata, wanted)
+            and matches(thread.metadata, filters)
         )
 
 
@@ -186,11 +201,15 @@ class MemoryRunStore:
             return None
         return _copy_run(stored)
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         stored = self._runs.get(run_id)
         if stored is None:
             raise RunNotFound(f"run {run_id} not found")
         stored.status = status
+        if attempt is not None:
+            stored.attempt = attempt
         stored.updated_at = next_update_stamp(stored.updated_at)
         return _copy_run(stored)
 
@@ -219,6 +238,12 @@ class MemoryRunStore:
             for run in self._thread_runs(thread_id)
             if run.status in ACTIVE_RUN_STATUSES
         ]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        found = [run for run in self._runs.values() if run.status in ACTIVE_RUN_STATUSES]
+        found.sort(key=lambda run: run.created_at)  # stable: insertion order breaks ties
+        return [_copy_run(run) for run in found[:limit]]
 
     async def delete(self, run_id: str) -> bool:
         run = self._runs.pop(run_id, None)

@@ -21,6 +21,11 @@ the reference semantics of ``_common.contains``, is looser than JSON's: a
 filter value holding a boolean, or a number equal to 0 or 1 (``True == 1``
 in Python). Such keys are narrowed in SQL to rows that have the key, then
 checked in Python, and only that search is paged in Python.
+
+Auth ``filters`` (``app.store.filters``) narrow rows in SQL the same way
+(equality terms as above, ``$contains`` keys by existence) and are always
+decided by ``filters.matches``; a filtered update or delete reads the row
+``FOR UPDATE`` and checks it in the same transaction as the write.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from app.errors import Conflict, InvalidInput, RunNotFound, ThreadExists, Thread
 from app.serde import dumps
 from app.store._common import as_utc, check_page, check_search, contains, json_filter
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread, ThreadStatus, utcnow
+from app.store.filters import Filters, equality_terms, matches
 
 __all__ = ["Pool", "PostgresRunStore", "PostgresThreadStore"]
 
@@ -45,7 +51,7 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 _THREAD_COLUMNS = 'thread_id, created_at, updated_at, metadata, status, "values", interrupts'
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata,"
-    " multitask_strategy, kwargs"
+    " multitask_strategy, kwargs, attempt"
 )
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 # Text sort keys compare by code point, as Python's str does, whatever the
@@ -109,6 +115,37 @@ def _json_predicates(column: str, wanted: Mapping[str, Any]) -> tuple[list[str],
     return clauses, params, not loose
 
 
+def _filter_predicates(filters: Filters | None) -> tuple[list[str], list[Any]]:
+    """SQL keeping at least every row whose metadata ``matches`` the auth filters."""
+    if not filters:
+        return [], []
+    terms = json_filter(equality_terms(filters))
+    clauses, params, _ = _json_predicates("metadata", terms)
+    for key in filters:
+        if key not in terms:  # $contains (or a shape no store knows): the key must exist
+            clauses.append("jsonb_exists(metadata, %s)")
+            params.append(key)
+    return clauses, params
+
+
+async def _guarded_write(
+    pool: Pool, thread_id: str, filters: Filters, sql: str, params: Sequence[Any]
+) -> list[DictRow]:
+    """Run ``sql`` only if the thread exists and ``filters`` match it, in one transaction."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "SELECT metadata FROM threads WHERE thread_id = %s FOR UPDATE", (thread_id,)
+            )
+            found = await cursor.fetchone()
+            if found is None or not matches(found["metadata"], filters):
+                return []
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall() if cursor.description else []
+    except psycopg.errors.DataError as exc:
+        raise InvalidInput(f"Postgres cannot store this value: {exc.diag.message_primary}") from exc
+
+
 def _thread(row: DictRow) -> Thread:
     return Thread(
         thread_id=row["thread_id"],
@@ -132,6 +169,7 @@ def _run(row: DictRow) -> Run:
         metadata=row["metadata"],
         multitask_strategy=row["multitask_strategy"],
         kwargs=row["kwargs"],
+        attempt=row["attempt"],
     )
 
 
@@ -161,11 +199,13 @@ class PostgresThreadStore:
             raise ThreadExists(f"thread {thread.thread_id} already exists")
         return _thread(rows[0])
 
-    async def get(self, thread_id: str) -> Thread | None:
+    async def get(self, thread_id: str, *, filters: Filters | None = None) -> Thread | None:
         rows = await _rows(
             self._pool, f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = %s", (thread_id,)
         )
-        return _thread(rows[0]) if rows else None
+        if not rows or not matches(rows[0]["metadata"], filters):
+            return None
+        return _thread(rows[0])
 
     async def update(
         self,
@@ -175,6 +215,7 @@ class PostgresThreadStore:
         status: ThreadStatus | None = None,
         values: dict[str, Any] | None = None,
         interrupts: dict[str, Any] | None = None,
+        filters: Filters | None = None,
     ) -> Thread:
         assignments = [f"updated_at = {_BUMP}"]
         params: list[Any] = [utcnow()]
@@ -191,21 +232,23 @@ class PostgresThreadStore:
             # One statement under the row lock: concurrent merges never lose a key.
             assignments.append("metadata = metadata || %s::jsonb")
             params.append(_jsonb(dict(metadata)))
-        rows = await _rows(
-            self._pool,
+        sql = (
             f"UPDATE threads SET {', '.join(assignments)} WHERE thread_id = %s"
-            f" RETURNING {_THREAD_COLUMNS}",
-            [*params, thread_id],
+            f" RETURNING {_THREAD_COLUMNS}"
         )
+        if filters:
+            rows = await _guarded_write(self._pool, thread_id, filters, sql, [*params, thread_id])
+        else:
+            rows = await _rows(self._pool, sql, [*params, thread_id])
         if not rows:
             raise ThreadNotFound(f"thread {thread_id} not found")
         return _thread(rows[0])
 
-    async def delete(self, thread_id: str) -> bool:
-        rows = await _rows(
-            self._pool, "DELETE FROM threads WHERE thread_id = %s RETURNING thread_id", (thread_id,)
-        )
-        return bool(rows)
+    async def delete(self, thread_id: str, *, filters: Filters | None = None) -> bool:
+        sql = "DELETE FROM threads WHERE thread_id = %s RETURNING thread_id"
+        if filters:
+            return bool(await _guarded_write(self._pool, thread_id, filters, sql, (thread_id,)))
+        return bool(await _rows(self._pool, sql, (thread_id,)))
 
     async def search(
         self,
@@ -218,6 +261,7 @@ class PostgresThreadStore:
         offset: int = 0,
         sort_by: Literal["created_at", "updated_at", "thread_id", "status"] = "created_at",
         sort_order: Literal["asc", "desc"] = "desc",
+        filters: Filters | None = None,
     ) -> list[Thread]:
         check_search(sort_by, sort_order, limit, offset)
         if ids is not None and not ids:
@@ -225,8 +269,9 @@ class PostgresThreadStore:
         wanted_metadata, wanted_values = json_filter(metadata), json_filter(values)
         clauses, params, exact = _json_predicates("metadata", wanted_metadata)
         value_clauses, value_params, values_exact = _json_predicates('"values"', wanted_values)
-        clauses += value_clauses
-        params += value_params
+        auth_clauses, auth_params = _filter_predicates(filters)
+        clauses += value_clauses + auth_clauses
+        params += value_params + auth_params
         if status is not None:
             clauses.append("status = %s")
             params.append(status)
@@ -238,7 +283,7 @@ class PostgresThreadStore:
             f"SELECT {_THREAD_COLUMNS} FROM threads WHERE {' AND '.join(clauses) or 'TRUE'}"
             f" ORDER BY {_SORT_SQL[sort_by]} {sort_order}, seq {sort_order}"
         )
-        if exact and values_exact:
+        if exact and values_exact and not filters:
             rows = await _rows(self._pool, f"{sql} LIMIT %s OFFSET %s", [*params, limit, offset])
             return [_thread(row) for row in rows]
         found = [
@@ -246,6 +291,7 @@ class PostgresThreadStore:
             for row in await _rows(self._pool, sql, params)
             if contains(row["metadata"], wanted_metadata)
             and (not wanted_values or contains(row["values"], wanted_values))
+            and matches(row["metadata"], filters)
         ]
         return found[offset : offset + limit]
 
@@ -254,18 +300,24 @@ class PostgresThreadStore:
         *,
         metadata: Mapping[str, Any] | None = None,
         status: ThreadStatus | None = None,
+        filters: Filters | None = None,
     ) -> int:
         wanted = json_filter(metadata)
         clauses, params, exact = _json_predicates("metadata", wanted)
+        auth_clauses, auth_params = _filter_predicates(filters)
+        clauses += auth_clauses
+        params += auth_params
         if status is not None:
             clauses.append("status = %s")
             params.append(status)
         where = " AND ".join(clauses) or "TRUE"
-        if exact:
+        if exact and not filters:
             counted = f"SELECT COUNT(*) AS n FROM threads WHERE {where}"
             return int((await _rows(self._pool, counted, params))[0]["n"])
         rows = await _rows(self._pool, f"SELECT metadata FROM threads WHERE {where}", params)
-        return sum(contains(row["metadata"], wanted) for row in rows)
+        return sum(
+            contains(row["metadata"], wanted) and matches(row["metadata"], filters) for row in rows
+        )
 
 
 class PostgresRunStore:
@@ -278,7 +330,7 @@ class PostgresRunStore:
         rows = await _rows(
             self._pool,
             f"INSERT INTO runs ({_RUN_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::jsonb)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::jsonb, %s)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
                 run.run_id,
@@ -290,6 +342,7 @@ class PostgresRunStore:
                 _jsonb(run.metadata),
                 run.multitask_strategy,
                 _jsonb(run.kwargs),
+                run.attempt,
             ),
         )
         if not rows:
@@ -305,12 +358,15 @@ class PostgresRunStore:
         rows = await _rows(self._pool, sql, params)
         return _run(rows[0]) if rows else None
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         rows = await _rows(
             self._pool,
-            f"UPDATE runs SET status = %s, updated_at = {_BUMP} WHERE run_id = %s"
+            f"UPDATE runs SET status = %s, updated_at = {_BUMP},"
+            " attempt = COALESCE(%s, attempt) WHERE run_id = %s"
             f" RETURNING {_RUN_COLUMNS}",
-            (status, utcnow(), run_id),
+            (status, utcnow(), attempt, run_id),
         )
         if not rows:
             raise RunNotFound(f"run {run_id} not found")
@@ -341,6 +397,16 @@ class PostgresRunStore:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = %s AND status IN ({_ACTIVE})"
             " ORDER BY created_at, seq",
             (thread_id,),
+        )
+        return [_run(row) for row in rows]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        rows = await _rows(
+            self._pool,
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({_ACTIVE})"
+            " ORDER BY created_at, seq LIMIT %s",
+            (limit,),
         )
         return [_run(row) for row in rows]
 

@@ -17,9 +17,12 @@ Storage format:
 * the rowid breaks ties between equal sort keys (insertion order), matching
   the in-memory backend.
 
-Metadata/values filters are applied twice: a coarse ``json_extract`` predicate
-lets SQLite skip most rows, and ``memory.contains`` on the decoded JSON makes
-the answer exactly the reference semantics.
+Metadata/values filters (and auth ``filters``) are applied twice: a coarse
+``json_extract`` predicate lets SQLite skip most rows, and ``contains`` /
+``filters.matches`` on the decoded JSON make the answer exactly the
+reference semantics. A filtered update or delete checks the row's metadata
+on the worker thread, in the same step as the write, so nothing can change
+the owner in between.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from app.errors import Conflict, RunNotFound, ThreadExists, ThreadNotFound
 from app.serde import dumps, loads
 from app.store._common import as_utc, check_page, check_search, contains, copy_json, json_filter
 from app.store.base import ACTIVE_RUN_STATUSES, Run, RunStatus, Thread, ThreadStatus, utcnow
+from app.store.filters import Filters, equality_terms, matches
 from app.store.sqlite_trips import SqliteTrips
 
 __all__ = ["SqliteRunStore", "SqliteThreadStore", "connect"]
@@ -67,7 +71,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status              TEXT NOT NULL,
     metadata            TEXT NOT NULL,
     multitask_strategy  TEXT NOT NULL,
-    kwargs              TEXT NOT NULL
+    kwargs              TEXT NOT NULL,
+    attempt             INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_thread_created_at ON runs (thread_id, created_at);
 """
@@ -75,7 +80,7 @@ CREATE INDEX IF NOT EXISTS runs_thread_created_at ON runs (thread_id, created_at
 _THREAD_COLUMNS = 'thread_id, created_at, updated_at, metadata, status, "values", interrupts'
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, created_at, updated_at, status, metadata,"
-    " multitask_strategy, kwargs"
+    " multitask_strategy, kwargs, attempt"
 )
 _ACTIVE = ", ".join(f"'{status}'" for status in ACTIVE_RUN_STATUSES)
 
@@ -146,6 +151,17 @@ def _coarse_predicates(column: str, wanted: Mapping[str, Any]) -> tuple[list[str
     return clauses, params
 
 
+def _visible_metadata(
+    db: sqlite3.Connection, thread_id: str, filters: Filters | None
+) -> dict[str, Any] | None:
+    """The thread's metadata, or None if it does not exist or ``filters`` hide it."""
+    found = db.execute("SELECT metadata FROM threads WHERE thread_id = ?", (thread_id,)).fetchone()
+    if found is None:
+        return None
+    metadata: dict[str, Any] = loads(found[0])
+    return metadata if matches(metadata, filters) else None
+
+
 def _thread_from_row(row: Row) -> Thread:
     thread_id, created_at, updated_at, metadata, status, values, interrupts = row
     return Thread(
@@ -160,9 +176,18 @@ def _thread_from_row(row: Row) -> Thread:
 
 
 def _run_from_row(row: Row) -> Run:
-    run_id, thread_id, assistant_id, created_at, updated_at, status, metadata, strategy, kwargs = (
-        row
-    )
+    (
+        run_id,
+        thread_id,
+        assistant_id,
+        created_at,
+        updated_at,
+        status,
+        metadata,
+        strategy,
+        kwargs,
+        attempt,
+    ) = row
     return Run(
         run_id=run_id,
         thread_id=thread_id,
@@ -173,6 +198,7 @@ def _run_from_row(row: Row) -> Run:
         metadata=loads(metadata),
         multitask_strategy=strategy,
         kwargs=loads(kwargs),
+        attempt=attempt,
     )
 
 
@@ -206,12 +232,13 @@ class SqliteThreadStore:
             raise ThreadExists(f"thread {thread.thread_id} already exists")
         return _thread_from_row(rows[0])
 
-    async def get(self, thread_id: str) -> Thread | None:
+    async def get(self, thread_id: str, *, filters: Filters | None = None) -> Thread | None:
         rows = await _read(
             self._trips, f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
         )
         for row in rows:
-            return _thread_from_row(row)
+            thread = _thread_from_row(row)
+            return thread if matches(thread.metadata, filters) else None
         return None
 
     async def update(
@@ -222,6 +249,7 @@ class SqliteThreadStore:
         status: ThreadStatus | None = None,
         values: dict[str, Any] | None = None,
         interrupts: dict[str, Any] | None = None,
+        filters: Filters | None = None,
     ) -> Thread:
         assignments = ["updated_at = MAX(?, updated_at + 1)"]
         params: list[Any] = [_micros(utcnow())]
@@ -234,23 +262,24 @@ class SqliteThreadStore:
         if interrupts is not None:
             assignments.append("interrupts = ?")
             params.append(_text(interrupts))
-        if metadata is None:
+        if metadata is None and not filters:
             sql = self._update_sql(assignments)
             rows = await _write(self._trips, sql, [*params, thread_id])
         else:
-            patch = copy_json(dict(metadata))
-            sql = self._update_sql([*assignments, "metadata = ?"])
+            patch = None if metadata is None else copy_json(dict(metadata))
+            if patch is not None:
+                assignments.append("metadata = ?")
+            sql = self._update_sql(assignments)
 
             def merge(db: sqlite3.Connection) -> list[Row]:
                 # On the worker thread: no other write can land between this
-                # read and the update, so concurrent merges never lose a key.
-                found = db.execute(
-                    "SELECT metadata FROM threads WHERE thread_id = ?", (thread_id,)
-                ).fetchone()
+                # read and the update, so concurrent merges never lose a key
+                # and the filters judge the row that is written.
+                found = _visible_metadata(db, thread_id, filters)
                 if found is None:
                     return []
-                merged = _text({**loads(found[0]), **patch})
-                return _returning(db, sql, [*params, merged, thread_id])
+                extra = [] if patch is None else [_text({**found, **patch})]
+                return _returning(db, sql, [*params, *extra, thread_id])
 
             rows = await self._trips.write(merge)
         if not rows:
@@ -264,13 +293,17 @@ class SqliteThreadStore:
             f" RETURNING {_THREAD_COLUMNS}"
         )
 
-    async def delete(self, thread_id: str) -> bool:
-        rows = await _write(
-            self._trips,
-            "DELETE FROM threads WHERE thread_id = ? RETURNING thread_id",
-            (thread_id,),
-        )
-        return bool(rows)
+    async def delete(self, thread_id: str, *, filters: Filters | None = None) -> bool:
+        sql = "DELETE FROM threads WHERE thread_id = ? RETURNING thread_id"
+        if not filters:
+            return bool(await _write(self._trips, sql, (thread_id,)))
+
+        def guarded(db: sqlite3.Connection) -> list[Row]:
+            if _visible_metadata(db, thread_id, filters) is None:
+                return []
+            return _returning(db, sql, (thread_id,))
+
+        return bool(await self._trips.write(guarded))
 
     async def search(
         self,
@@ -283,12 +316,13 @@ class SqliteThreadStore:
         offset: int = 0,
         sort_by: Literal["created_at", "updated_at", "thread_id", "status"] = "created_at",
         sort_order: Literal["asc", "desc"] = "desc",
+        filters: Filters | None = None,
     ) -> list[Thread]:
         check_search(sort_by, sort_order, limit, offset)
         if ids is not None and not ids:
             return []
         wanted_metadata, wanted_values = json_filter(metadata), json_filter(values)
-        clauses, params = self._filters(wanted_metadata, status)
+        clauses, params = self._filters(wanted_metadata, status, filters)
         value_clauses, value_params = _coarse_predicates('"values"', wanted_values)
         clauses += value_clauses
         params += value_params
@@ -300,7 +334,7 @@ class SqliteThreadStore:
             f"SELECT {_THREAD_COLUMNS} FROM threads WHERE {' AND '.join(clauses) or 'TRUE'}"
             f" ORDER BY {sort_by} {sort_order}, rowid {sort_order}"
         )
-        if not wanted_metadata and not wanted_values:
+        if not wanted_metadata and not wanted_values and not filters:
             rows = await _read(self._trips, f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
             return [_thread_from_row(row) for row in rows]
         # The SQL predicate is only a superset, so paging happens here, after
@@ -311,7 +345,10 @@ class SqliteThreadStore:
         skip = offset
         async with self._conn.execute(sql, params) as cursor:
             async for row in cursor:
-                if not contains(loads(row[3]), wanted_metadata):
+                row_metadata = loads(row[3])
+                if not contains(row_metadata, wanted_metadata):
+                    continue
+                if not matches(row_metadata, filters):
                     continue
                 if wanted_values and (row[5] is None or not contains(loads(row[5]), wanted_values)):
                     continue
@@ -328,24 +365,33 @@ class SqliteThreadStore:
         *,
         metadata: Mapping[str, Any] | None = None,
         status: ThreadStatus | None = None,
+        filters: Filters | None = None,
     ) -> int:
         wanted = json_filter(metadata)
-        clauses, params = self._filters(wanted, status)
+        clauses, params = self._filters(wanted, status, filters)
         where = " AND ".join(clauses) or "TRUE"
-        if not wanted:
+        if not wanted and not filters:
             rows = await _read(self._trips, f"SELECT COUNT(*) FROM threads WHERE {where}", params)
             return int(next(iter(rows))[0])
         total = 0
         async with self._conn.execute(f"SELECT metadata FROM threads WHERE {where}", params) as cur:
             async for row in cur:
-                total += contains(loads(row[0]), wanted)
+                row_metadata = loads(row[0])
+                total += contains(row_metadata, wanted) and matches(row_metadata, filters)
         return total
 
     @staticmethod
     def _filters(
-        wanted_metadata: Mapping[str, Any], status: ThreadStatus | None
+        wanted_metadata: Mapping[str, Any],
+        status: ThreadStatus | None,
+        filters: Filters | None = None,
     ) -> tuple[list[str], list[Any]]:
         clauses, params = _coarse_predicates("metadata", wanted_metadata)
+        auth_clauses, auth_params = _coarse_predicates(
+            "metadata", json_filter(equality_terms(filters))
+        )
+        clauses += auth_clauses
+        params += auth_params
         if status is not None:
             clauses.append("status = ?")
             params.append(status)
@@ -361,12 +407,19 @@ class SqliteRunStore:
 
     async def setup(self) -> None:
         await self._conn.executescript(_RUNS_SCHEMA)
+        # Files written before runs had an attempt number get the column.
+        async with self._conn.execute("PRAGMA table_info(runs)") as cursor:
+            columns = {row[1] async for row in cursor}
+        if "attempt" not in columns:
+            await self._conn.execute(
+                "ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"
+            )
         await self._conn.commit()
 
     async def create(self, run: Run) -> Run:
         rows = await _write(
             self._trips,
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (run_id) DO NOTHING RETURNING {_RUN_COLUMNS}",
             (
                 run.run_id,
@@ -378,6 +431,7 @@ class SqliteRunStore:
                 _text(run.metadata),
                 run.multitask_strategy,
                 _text(run.kwargs),
+                run.attempt,
             ),
         )
         if not rows:
@@ -394,12 +448,15 @@ class SqliteRunStore:
             return _run_from_row(row)
         return None
 
-    async def set_status(self, run_id: str, status: RunStatus) -> Run:
+    async def set_status(
+        self, run_id: str, status: RunStatus, *, attempt: int | None = None
+    ) -> Run:
         rows = await _write(
             self._trips,
-            "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1) WHERE run_id = ?"
+            "UPDATE runs SET status = ?, updated_at = MAX(?, updated_at + 1),"
+            " attempt = COALESCE(?, attempt) WHERE run_id = ?"
             f" RETURNING {_RUN_COLUMNS}",
-            (status, _micros(utcnow()), run_id),
+            (status, _micros(utcnow()), attempt, run_id),
         )
         if not rows:
             raise RunNotFound(f"run {run_id} not found")
@@ -430,6 +487,16 @@ class SqliteRunStore:
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ? AND status IN ({_ACTIVE})"
             " ORDER BY created_at, rowid",
             (thread_id,),
+        )
+        return [_run_from_row(row) for row in rows]
+
+    async def all_active(self, *, limit: int = 1000) -> list[Run]:
+        check_page(limit, 0)
+        rows = await _read(
+            self._trips,
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ({_ACTIVE})"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (limit,),
         )
         return [_run_from_row(row) for row in rows]
 

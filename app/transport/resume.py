@@ -45,8 +45,14 @@ async def resume(
     after: str | None = None,
     delta: bool = False,
     keepalive_s: float | None = None,
+    from_oldest: bool = False,
 ) -> AsyncIterator[Sequence[Event]]:
     """The run's events after ``after``, then live, in batches; never a silent gap.
+
+    ``from_oldest`` (without ``after``): a reader that has seen nothing and
+    asks for whatever is retained (a thread stream opened without a cursor)
+    starts at the oldest retained event instead of failing on a trimmed
+    start; gaps while it follows still raise ``EventsExpired``.
 
     While the log holds everything after ``after`` this is ``log.read_batches``
     (empty batches included: ``keepalive_s`` is passed on). When it does not
@@ -63,7 +69,10 @@ async def resume(
     """
     last: tuple[int, int] | None = parse_event_id(after) if after is not None else None
     try:
-        async for batch in log.read_batches(run_id, after=after, keepalive_s=keepalive_s):
+        batches = log.read_batches(
+            run_id, after=after, from_oldest=from_oldest, keepalive_s=keepalive_s
+        )
+        async for batch in batches:
             if batch:
                 last = parse_event_id(batch[-1].id)
             yield batch

@@ -9,7 +9,8 @@ code graphs. Invariants:
   so a flow whose subgraph was missing compiles once it exists.
 * ``put`` of a new version only changes what the *next* lookup gets: a run
   holds the compiled graph it started with, so it finishes on its version.
-  Older versions' compiled graphs are dropped from the cache at once.
+  Older versions' compiled graphs are dropped from the cache at once, and so
+  are those of flows embedding it (they compile again, with the new one).
 * Per flow version at most ``max_variants`` param sets stay compiled (least
   recently used dropped first); a dropped set recompiles on its next use.
 """
@@ -44,6 +45,14 @@ class FlowVersion:
     version: int
 
 
+def _embeds(flow: FlowDocument, graph_id: str) -> bool:
+    for node in flow.nodes:
+        named = node.config.get("graph") if node.type == "subgraph" else None
+        if named == graph_id or (isinstance(named, str) and "{{" in named):
+            return True
+    return False
+
+
 class FlowCatalog(Generic[T]):
     """``finish`` turns a compiled flow into what callers get (the registry's two views)."""
 
@@ -68,11 +77,30 @@ class FlowCatalog(Generic[T]):
     def put(self, flow: FlowDocument, version: int) -> None:
         """Serve ``version`` of ``flow`` from now on (runs under way keep theirs)."""
         self._current[flow.id] = FlowVersion(flow, version)
-        self._drop(lambda key: key[0] == flow.id and key[1] != version)
+        stale = self._embedding(flow.id)
+        self._drop(lambda key: (key[0] == flow.id and key[1] != version) or key[0] in stale)
 
     def remove(self, flow_id: str) -> bool:
-        self._drop(lambda key: key[0] == flow_id)
+        stale = self._embedding(flow_id)
+        self._drop(lambda key: key[0] == flow_id or key[0] in stale)
         return self._current.pop(flow_id, None) is not None
+
+    def _embedding(self, changed: str) -> set[str]:
+        """Flows that embed ``changed`` as a subgraph, directly or through others.
+
+        Their compiled graphs hold the old one, so they are compiled again on
+        next use (a subgraph named by a param placeholder counts as embedding
+        anything).
+        """
+        stale: set[str] = set()
+        frontier = [changed]
+        while frontier:
+            current = frontier.pop()
+            for flow_id, entry in self._current.items():
+                if flow_id not in stale and flow_id != changed and _embeds(entry.flow, current):
+                    stale.add(flow_id)
+                    frontier.append(flow_id)
+        return stale
 
     def get(self, flow_id: str) -> FlowVersion | None:
         return self._current.get(flow_id)
@@ -99,26 +127,39 @@ class FlowCatalog(Generic[T]):
         resolved = resolve_params(entry.flow, params)
         key = (flow_id, entry.version, params_key(resolved))
         spec = f"flow:{flow_id}@v{entry.version}"
-        future = self._compiled.get(key)
-        if future is None:
-            check_cycle(flow_id, spec)
-            future = asyncio.get_running_loop().create_future()
-            self._compiled[key] = future
-            self._trim(flow_id, entry.version)
-            try:
-                with compiling(flow_id, spec):
-                    future.set_result(await self._build(entry, resolved, key, spec))
-            except BaseException as exc:
-                if self._compiled.get(key) is future:
-                    del self._compiled[key]  # not cached: the next request tries again
-                future.set_exception(exc)
-                # Waiters got the exception; mark it retrieved for this future.
-                future.exception()
-                raise
-        else:
-            check_cycle(flow_id, spec)
+        check_cycle(flow_id, spec)
+        while True:
+            future = self._compiled.get(key)
+            if future is None:
+                return await self._first(entry, resolved, key, spec)
             self._compiled.move_to_end(key)
-        return await asyncio.shield(future)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The request that was compiling went away (not this one): compile here.
+                current = asyncio.current_task()
+                if not future.cancelled() or (current is not None and current.cancelling()):
+                    raise
+
+    async def _first(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
+        """Compile for the first requester; later ones wait on the future."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._compiled[key] = future
+        self._trim(key[0], key[1])
+        try:
+            with compiling(key[0], spec):
+                compiled = await self._build(entry, resolved, key, spec)
+        except BaseException as exc:
+            if self._compiled.get(key) is future:
+                del self._compiled[key]  # not cached: the next request tries again
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters get it from the future, we raise it
+            raise
+        future.set_result(compiled)
+        return compiled
 
     async def _build(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
         try:

@@ -26,7 +26,7 @@ How the document maps onto LangGraph:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langchain_core.runnables import RunnableConfig
@@ -36,6 +36,9 @@ from langgraph.graph import StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.pregel import Pregel
 from langgraph.types import Command
+
+# typing_extensions' TypedDict: pydantic (input/output JSON Schemas) needs it before 3.12.
+from typing_extensions import TypedDict
 
 from graphs.flows.components.base import NodeContext, NodeFunction
 from graphs.flows.components.catalog import ComponentCatalog

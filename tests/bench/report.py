@@ -124,11 +124,7 @@ def _others(results: Results) -> list[str]:
             f"values {values:,} B, {values / delta:.1f}× fewer"
         )
     if results.router is not None:
-        items = ", ".join(
-            f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in results.router.items()
-        )
-        lines.append(f"- router decisions (router_bench.measure_decisions): {items}")
+        lines.append(_router_line(results.router))
     if results.store is not None:
         items = ", ".join(f"{k} {v:,.0f}" for k, v in results.store.items())
         lines.append(
@@ -137,6 +133,44 @@ def _others(results: Results) -> list[str]:
         )
     lines += [f"- {note}" for note in results.notes]
     return lines
+
+
+# (row, key prefix in router_bench results, unit, target p50 in that unit or None)
+_ROUTER_ROWS = [
+    ("keyword decision, 1,000 rules", "keyword_decision_us", "µs", 50.0),
+    ("condition decision, 100 rules (indexed by tier ==)", "condition_decision_us", "µs", 100.0),
+    (
+        "condition decision, 100 rules (no index: all evaluated)",
+        "condition_unindexed_decision_us",
+        "µs",
+        None,
+    ),
+    ("semantic decision (rules/ examples, bundled model)", "semantic_decision_us", "µs", 5000.0),
+    ("  the same, CPU time of the routing thread", "semantic_decision_cpu_us", "µs", None),
+    ("LLM decision (local OpenAI-protocol server)", "llm_decision_ms", "ms", None),
+]
+
+
+def _router_table(router: dict[str, float]) -> str:
+    rows = []
+    for label, key, unit, target in _ROUTER_ROWS:
+        if f"{key}_p50" not in router:
+            continue
+        p50, p99 = router[f"{key}_p50"], router[f"{key}_p99"]
+        verdict = "" if target is None else _verdict(p50 <= target)
+        goal = "" if target is None else f"≤ {target:g} {unit}"
+        rows.append([label, f"{p50:,.1f} {unit}", f"{p99:,.1f} {unit}", goal, verdict])
+    return render_table(["router decision (HybridRouter.route)", "p50", "p99", "target", ""], rows)
+
+
+def _router_line(router: dict[str, float]) -> str:
+    share = router.get("semantic_decided_share")
+    extra = f"; the semantic tier decided {share:.0%} of its requests" if share is not None else ""
+    return (
+        f"- router decisions (router_bench.measure_decisions), 1-min load average "
+        f"{router.get('load_average', float('nan')):.1f} on {os.cpu_count()} CPUs{extra}:\n\n"
+        + _router_table(router)
+    )
 
 
 def _verdict(ok: bool | None) -> str:

@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from tests.support.server import free_port
 
-__all__ = ["serve_process"]
+__all__ = ["ServerProcess", "serve_process", "spawn_server"]
 
 _READY = "Application startup complete"
 
 
+@dataclass
+class ServerProcess:
+    url: str
+    proc: subprocess.Popen[str]
+    output: list[str] = field(default_factory=list)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no cleanup, exactly what a crash leaves."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
 @contextmanager
-def serve_process(env: Mapping[str, str]) -> Iterator[str]:
-    """Start ``switchyard serve`` with extra env; yield its URL once it is ready.
+def spawn_server(
+    env: Mapping[str, str], *, port: int | None = None, args: Sequence[str] = ()
+) -> Iterator[ServerProcess]:
+    """Start ``switchyard serve [args]`` with extra env; yield it once it is ready.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
-    every graph; output is drained in a thread so the pipe never fills.
+    every graph (and, with workers, by each worker: the first one is enough to
+    answer); output is drained in a thread so the pipe never fills.
     """
-    port = free_port()
+    port = port or free_port()
     full_env = {
         **os.environ,
         **env,
@@ -32,31 +49,39 @@ def serve_process(env: Mapping[str, str]) -> Iterator[str]:
         "SWITCHYARD_LOG_LEVEL": "info",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve"],
+        [sys.executable, "-m", "app.cli", "serve", *args],
         env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     assert proc.stdout is not None
-    output: list[str] = []
+    server = ServerProcess(url=f"http://127.0.0.1:{port}", proc=proc)
     for line in proc.stdout:
-        output.append(line)
+        server.output.append(line)
         if _READY in line:
             break
     else:
         proc.wait()
-        raise RuntimeError(f"server exited with {proc.returncode}:\n{''.join(output)}")
-    drain = threading.Thread(target=lambda: output.extend(proc.stdout or ()), daemon=True)
+        raise RuntimeError(f"server exited with {proc.returncode}:\n{''.join(server.output)}")
+    drain = threading.Thread(target=lambda: server.output.extend(proc.stdout or ()), daemon=True)
     drain.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         drain.join(5)
         proc.stdout.close()
+
+
+@contextmanager
+def serve_process(env: Mapping[str, str]) -> Iterator[str]:
+    """Start ``switchyard serve`` with extra env; yield its URL once it is ready."""
+    with spawn_server(env) as server:
+        yield server.url

@@ -6,10 +6,13 @@ Client → server (one JSON object per text frame)::
     {"type": "run", "thread_id"?: ..., ...a run-create body (RunCreate)...}
     {"type": "subscribe", "run_id": ..., "last_event_id"?: ...}
     {"type": "cancel", "run_id": ..., "action"?: "interrupt" | "rollback"}
+    {"type": "auth", "token" | "api_key" | "stream_token": ...}   first, when auth is on
+                                                                 and the handshake had none
 
 Server → client::
 
     {"type": "pong"}
+    {"type": "authenticated", "identity"}
     {"type": "event", "run_id", "id", "event", "data"}
     {"type": "status", "run_id", "status", "progress", "error", "execution_time"}
     {"type": "error", "message", "code", "run_id"?}
@@ -25,19 +28,29 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from app import serde
 from app.endpoints.http import describe_validation_error, validate
 from app.errors import InvalidInput, MalformedJSON, SwitchyardError
-from app.events import Event, parse_event_id
+from app.events import Event
 from app.schemas import RunCreate
+from app.transport.cursor import resume_cursor
 
 __all__ = [
+    "AuthMessage",
     "Cancel",
     "Ping",
     "RunRequest",
     "Subscribe",
+    "authenticated_message",
     "error_message",
     "event_message",
     "parse",
@@ -62,15 +75,33 @@ class Subscribe(_Message):
     @field_validator("last_event_id")
     @classmethod
     def _event_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_event_id(value)  # ValueError says what shape it wants
-        return value
+        # "-", "-1", "0", "0-0": from the start, as on the SSE stream.
+        try:
+            return resume_cursor(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
 
 class Cancel(_Message):
     type: Literal["cancel"]
     run_id: str = Field(min_length=1)
     action: Literal["interrupt", "rollback"] = "interrupt"
+
+
+class AuthMessage(_Message):
+    """Credentials for a socket whose handshake carried none (browsers cannot set headers)."""
+
+    type: Literal["auth"]
+    token: str | None = Field(None, min_length=1, description="As Authorization: Bearer.")
+    api_key: str | None = Field(None, min_length=1, description="As X-Api-Key.")
+    stream_token: str | None = Field(None, min_length=1, description="A run's stream token.")
+
+    @model_validator(mode="after")
+    def _one(self) -> AuthMessage:
+        given = [v for v in (self.token, self.api_key, self.stream_token) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of token, api_key, stream_token")
+        return self
 
 
 class RunRequest(BaseModel):
@@ -80,11 +111,16 @@ class RunRequest(BaseModel):
     body: RunCreate
 
 
-_SIMPLE: dict[str, type[_Message]] = {"ping": Ping, "subscribe": Subscribe, "cancel": Cancel}
-TYPES = ("ping", "run", "subscribe", "cancel")
+_SIMPLE: dict[str, type[_Message]] = {
+    "ping": Ping,
+    "subscribe": Subscribe,
+    "cancel": Cancel,
+    "auth": AuthMessage,
+}
+TYPES = ("ping", "run", "subscribe", "cancel", "auth")
 
 
-def parse(text: str) -> Ping | Subscribe | Cancel | RunRequest:
+def parse(text: str) -> Ping | Subscribe | Cancel | RunRequest | AuthMessage:
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -113,6 +149,10 @@ def parse(text: str) -> Ping | Subscribe | Cancel | RunRequest:
 
 def pong_message() -> str:
     return '{"type":"pong"}'
+
+
+def authenticated_message(identity: str) -> str:
+    return serde.dumps({"type": "authenticated", "identity": identity}).decode()
 
 
 def event_message(run_id: str, event: Event) -> str:

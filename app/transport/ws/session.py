@@ -22,6 +22,10 @@
 * Bad messages get ``{"type": "error"}`` and the socket stays open.
 * Runs started here with ``on_disconnect="cancel"`` are cancelled when the
   socket goes away before they end.
+* With auth on, a socket whose handshake carried no credentials must send
+  ``auth`` first (else 1008); ``run``, ``subscribe`` and ``cancel`` are
+  authorized like their HTTP counterparts (``threads.create_run``, ``read``,
+  ``update``), and another user's run is an unknown run (1008), as over HTTP.
 """
 
 from __future__ import annotations
@@ -35,13 +39,19 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.auth.access import request_auth
+from app.auth.run_access import admit_runs
+from app.auth.ws import authenticate_message, needs_authentication
+from app.endpoints.scoped import run_for
 from app.errors import (
+    AccessDenied,
     AssistantNotFound,
     EventsExpired,
     InvalidInput,
     PayloadTooLarge,
     RunNotFound,
     SwitchyardError,
+    Unauthorized,
 )
 from app.events import Event, parse_event_id
 from app.runs.manager import RunOutcome
@@ -50,10 +60,12 @@ from app.schemas import stream_modes_of
 from app.services import Services
 from app.transport.resume import resume
 from app.transport.ws.protocol import (
+    AuthMessage,
     Cancel,
     Ping,
     RunRequest,
     Subscribe,
+    authenticated_message,
     error_message,
     event_message,
     parse,
@@ -214,7 +226,9 @@ class WsSession:
         if len(text) > self._max_message:
             raise PayloadTooLarge(f"message exceeds the limit of {self._max_message} bytes")
         message = parse(text)
-        if isinstance(message, Ping):
+        if isinstance(message, AuthMessage) or needs_authentication(self._ws):
+            await self._authenticate(message)
+        elif isinstance(message, Ping):
             await self._put(pong_message())
         elif isinstance(message, RunRequest):
             await self._start_run(message)
@@ -222,6 +236,39 @@ class WsSession:
             await self._subscribe(message)
         elif isinstance(message, Cancel):
             await self._cancel(message)
+
+    async def _authenticate(self, message: object) -> None:
+        if not isinstance(message, AuthMessage):
+            raise _PolicyViolation(Unauthorized("send {'type': 'auth', ...} first"))
+        state = request_auth(self._ws)
+        if state is not None and state.enabled and state.user is not None:
+            raise InvalidInput("this socket is already authenticated")
+        try:
+            user = await authenticate_message(
+                self._ws,
+                token=message.token,
+                api_key=message.api_key,
+                stream_token=message.stream_token,
+            )
+        except (Unauthorized, AccessDenied) as exc:
+            raise _PolicyViolation(exc) from None
+        await self._put(authenticated_message(user.identity))
+
+    async def _visible_run(self, run_id: str, operation: str) -> Any:
+        """The run if this socket's user may ``operation`` it (always, with auth off);
+        None with auth off for a run no longer known (its log may remain)."""
+        state = request_auth(self._ws)
+        if state is None or not state.enabled:
+            return await self._runs.find_any(run_id)
+        if state.stream_run is not None and state.stream_run[1] != run_id:
+            raise _PolicyViolation(RunNotFound(f"unknown run {run_id}"), run_id)
+        found = await self._runs.find_any(run_id)
+        if found is None:
+            raise _PolicyViolation(RunNotFound(f"unknown run {run_id}"), run_id)
+        try:
+            return await run_for(self._ws, found.thread_id, run_id, operation)
+        except RunNotFound as exc:
+            raise _PolicyViolation(exc, run_id) from None
 
     def _check_can_follow(self, run_id: str | None) -> None:
         if run_id is not None and run_id in self._followers:
@@ -234,7 +281,16 @@ class WsSession:
     async def _start_run(self, request: RunRequest) -> None:
         self._check_can_follow(None)
         try:
-            run = await self._runs.create(request.body, thread_id=request.thread_id)
+            async with admit_runs(
+                self._ws, [request.body], request.thread_id, self._runs.is_active
+            ) as admission:
+                run = await self._runs.create(
+                    admission.bodies[0],
+                    thread_id=request.thread_id,
+                    filters=admission.filters[0],
+                    thread_metadata=admission.thread_metadata[0],
+                )
+                admission.bind([run.run_id])
         except AssistantNotFound as exc:
             raise _PolicyViolation(exc) from None
         if request.body.on_disconnect == "cancel":
@@ -245,7 +301,7 @@ class WsSession:
 
     async def _subscribe(self, message: Subscribe) -> None:
         self._check_can_follow(message.run_id)
-        run = await self._runs.find_any(message.run_id)
+        run = await self._visible_run(message.run_id, "read")
         nodes = None  # a run no longer known; its log may remain
         if run is not None:
             modes = stream_modes_of(run.kwargs.get("stream_mode"))
@@ -254,7 +310,7 @@ class WsSession:
         self._follow(tracker, after=message.last_event_id, announce=False)
 
     async def _cancel(self, message: Cancel) -> None:
-        run = await self._runs.find_any(message.run_id)
+        run = await self._visible_run(message.run_id, "update")
         if run is None:
             raise _PolicyViolation(RunNotFound(f"unknown run {message.run_id}"), message.run_id)
         await self._runs.cancel(run.thread_id, run.run_id, action=message.action)

@@ -206,3 +206,25 @@ def test_batch_when_stderr_is_a_terminal_then_progress_bar_reaches_total(
     assert len(stdout.splitlines()) == 5
     assert "0/5" in drawn
     assert f"[{'#' * 30}] 5/5  ok 5  error 0" in drawn
+
+
+def test_serve_when_workers_without_shared_state_then_refuses_saying_what_to_set(
+    tmp_path: Path,
+) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("SWITCHYARD_") or key.startswith("SWITCHYARD_TEST_")
+    }
+    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SWITCHYARD_STORAGE_BACKEND=postgres" in done.stderr
+    assert "SWITCHYARD_REDIS_URL" in done.stderr
+    assert "--workers 1" in done.stderr

@@ -137,3 +137,46 @@ def test_config_when_transport_fields_missing_then_refused() -> None:
         McpServerConfig(name="a", transport="stdio")
     with pytest.raises(ValueError, match="needs `url`"):
         McpServerConfig(name="a", transport="streamable_http")
+
+
+FACTORY = """
+from typing import Any
+from typing_extensions import TypedDict
+from langgraph.graph import START, StateGraph
+
+
+class S(TypedDict, total=False):
+    text: str
+    out: str
+
+
+async def build(mcp_tools: Any) -> StateGraph:
+    tools = {tool.name: tool for tool in await mcp_tools("web")}
+
+    async def call(state: S) -> dict[str, Any]:
+        return {"out": await tools["echo"].ainvoke({"text": state["text"]})}
+
+    builder = StateGraph(S)
+    builder.add_node("call", call)
+    builder.add_edge(START, "call")
+    return builder
+"""
+
+
+async def test_factory_when_it_asks_for_mcp_tools_then_gets_the_servers_tools(
+    mcp: McpRegistry, http_server: McpHttpServer, tmp_path: Path
+) -> None:
+    await mcp.put(McpServerConfig(name="web", transport="streamable_http", url=http_server.url))
+    (tmp_path / "agent.py").write_text(FACTORY, encoding="utf-8")
+    (tmp_path / "langgraph.json").write_text(
+        '{"graphs": {"agent": "./agent.py:build"}}', encoding="utf-8"
+    )
+    registry = GraphRegistry.from_config_files(
+        [tmp_path / "langgraph.json"], deps={"mcp_tools": mcp.langchain_tools}
+    )
+    graph = await registry.get("agent")
+    assert registry.injected["agent"] == {"mcp_tools"}
+    assert await graph.ainvoke({"text": "from a factory"}) == {
+        "text": "from a factory",
+        "out": '{"result": "echo: from a factory"}',
+    }

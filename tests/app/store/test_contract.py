@@ -475,3 +475,96 @@ async def test_delete_thread_when_runs_exist_then_all_deleted_and_counted(runs: 
     assert await runs.get("r0") is None
     assert await runs.get("keep") is not None
     assert await runs.delete_thread("t1") == 0
+
+
+async def test_set_status_when_attempt_given_then_stored_else_kept(runs: RunStore) -> None:
+    created = await runs.create(new_run("r1"))
+    assert created.attempt == 1
+    retried = await runs.set_status("r1", "running", attempt=2)
+    assert retried.attempt == 2
+    assert (await runs.set_status("r1", "success")).attempt == 2
+    stored = await runs.get("r1")
+    assert stored is not None
+    assert (stored.status, stored.attempt) == ("success", 2)
+
+
+async def test_all_active_when_runs_on_many_threads_then_active_ones_oldest_first(
+    runs: RunStore,
+) -> None:
+    statuses = ["success", "running", "pending", "error", "pending"]
+    for i, status in enumerate(statuses):
+        await runs.create(new_run(f"r{i}", f"t{i % 2}", 10 - i, status=status))
+    assert ids_of(await runs.all_active()) == ["r4", "r2", "r1"]
+    assert ids_of(await runs.all_active(limit=2)) == ["r4", "r2"]
+
+
+# --- threads: auth filters (app.store.filters) ------------------------------------------
+
+OWNED = {"alice": {"owner": "alice", "team": ["red", "blue"]}, "bob": {"owner": "bob"}}
+
+
+async def _owned_threads(threads: ThreadStore) -> None:
+    for seconds, (thread_id, metadata) in enumerate(OWNED.items()):
+        await threads.create(new_thread(thread_id, seconds, metadata=metadata))
+
+
+@pytest.mark.parametrize(
+    ("filters", "visible"),
+    [
+        ({"owner": "alice"}, ["alice"]),
+        ({"owner": {"$eq": "bob"}}, ["bob"]),
+        ({"team": {"$contains": "red"}}, ["alice"]),
+        ({"team": {"$contains": ["blue", "red"]}}, ["alice"]),
+        ({"team": {"$contains": ["red", "green"]}}, []),
+        ({"owner": "alice", "team": {"$contains": "blue"}}, ["alice"]),
+        ({"owner": "carol"}, []),
+        ({"missing": "x"}, []),
+        ({"owner": {"$unknown": "alice"}}, []),  # an operator no store knows hides everything
+        ({}, ["bob", "alice"]),
+    ],
+)
+async def test_thread_filters_when_reading_then_other_threads_look_missing(
+    threads: ThreadStore, filters: dict[str, Any], visible: list[str]
+) -> None:
+    await _owned_threads(threads)
+    assert ids_of(await threads.search(filters=filters)) == visible
+    assert await threads.count(filters=filters) == len(visible)
+    for thread_id in OWNED:
+        found = await threads.get(thread_id, filters=filters)
+        assert (found is not None) == (thread_id in visible)
+
+
+async def test_thread_filters_combine_with_metadata_search_and_paging(
+    threads: ThreadStore,
+) -> None:
+    for i in range(5):
+        owner = "alice" if i % 2 == 0 else "bob"
+        await threads.create(new_thread(f"t{i}", i, metadata={"owner": owner, "n": i}))
+    mine = {"owner": "alice"}
+    assert ids_of(await threads.search(filters=mine, limit=2)) == ["t4", "t2"]
+    assert ids_of(await threads.search(filters=mine, limit=2, offset=2)) == ["t0"]
+    assert ids_of(await threads.search(metadata={"n": 1}, filters=mine)) == []
+    assert ids_of(await threads.search(metadata={"owner": "bob"}, filters=mine)) == []
+    assert await threads.count(metadata={"n": 2}, filters=mine) == 1
+    assert ids_of(await threads.search(ids=["t1", "t2"], filters=mine)) == ["t2"]
+
+
+async def test_thread_filters_when_writing_then_other_threads_are_untouched(
+    threads: ThreadStore,
+) -> None:
+    await _owned_threads(threads)
+    as_alice = {"owner": "alice"}
+    with pytest.raises(ThreadNotFound):
+        await threads.update("bob", metadata={"owner": "alice"}, filters=as_alice)
+    with pytest.raises(ThreadNotFound):
+        await threads.update("bob", status="busy", filters=as_alice)
+    assert await threads.delete("bob", filters=as_alice) is False
+    bob = await threads.get("bob")
+    assert bob is not None
+    assert bob.metadata == {"owner": "bob"}
+    assert bob.status == "idle"
+    updated = await threads.update("alice", metadata={"x": 1}, status="busy", filters=as_alice)
+    assert updated.metadata == {**OWNED["alice"], "x": 1}
+    assert updated.status == "busy"
+    assert await threads.delete("alice", filters=as_alice) is True
+    assert await threads.get("alice") is None

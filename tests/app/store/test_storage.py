@@ -122,3 +122,25 @@ async def test_open_storage_when_stores_and_graphs_write_concurrently_then_all_w
             assert run.status == "success"
             state = await compiled(reopened).aget_state(on_thread(f"t{i}"))
             assert state.values == {"steps": [f"t{i}", "visit 1"]}
+
+
+async def test_open_storage_when_sqlite_file_predates_attempts_then_runs_get_attempt_1(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "old.db"
+    with sqlite3.connect(target) as old:  # the runs table as it was before attempts
+        old.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL,"
+            " assistant_id TEXT NOT NULL, created_at INTEGER NOT NULL,"
+            " updated_at INTEGER NOT NULL, status TEXT NOT NULL, metadata TEXT NOT NULL,"
+            " multitask_strategy TEXT NOT NULL, kwargs TEXT NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO runs VALUES ('r1', 't1', 'a', 0, 0, 'running', '{}', 'enqueue', '{}')"
+        )
+    old.close()
+    async with open_storage(SQLITE, target) as storage:
+        found = await storage.runs.get("r1")
+        assert found is not None
+        assert (found.status, found.attempt) == ("running", 1)
+        assert (await storage.runs.set_status("r1", "running", attempt=2)).attempt == 2

@@ -6,9 +6,13 @@ code subgraph (the built-in ``chat`` graph) and an interrupt::
     START -> start -> bump --(count < limit, max 10)--> bump
                        |
                        +--> fan -> left  --+
-                             \\-> right --+--> join -> chat -> ask
-                                                              |
-                 ask --(approved == 'yes')--> done -> END      +--> END
+                             \\-> right --+--> join -> chat --(verdict == 'long')--> ask
+                                                          \\--> END
+                 ask --(approved == 'yes')--> done -> END
+                    \\--> END
+
+With the default ``limit`` (3) the trail is long and the flow stops at
+``ask``; with ``limit`` 0 it is short and the flow ends after ``chat``.
 
 ``reference_builder`` writes the same thing directly against LangGraph; the
 tests compare the final states of both.
@@ -17,13 +21,14 @@ tests compare the final states of both.
 from __future__ import annotations
 
 import operator
+import threading
 from typing import Annotated, Any, NotRequired
 
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.types import interrupt
 
-__all__ = ["FLOW", "comparable", "reference_builder", "shout"]
+__all__ = ["FLOW", "GATE", "comparable", "gate", "reference_builder", "shout"]
 
 FLOW: dict[str, Any] = {
     "id": "review",
@@ -72,7 +77,8 @@ FLOW: dict[str, Any] = {
         {"from": "fan", "to": "right"},
         {"from": ["left", "right"], "to": "join"},
         {"from": "join", "to": "chat"},
-        {"from": "chat", "to": "ask"},
+        {"from": "chat", "to": "ask", "when": "verdict == 'long'"},
+        {"from": "chat", "to": "END"},
         {"from": "ask", "to": "done", "when": "approved == 'yes'"},
         {"from": "ask", "to": "END"},
     ],
@@ -82,6 +88,29 @@ FLOW: dict[str, Any] = {
 def shout(state: dict[str, Any], word: str) -> dict[str, Any]:
     """The ``function`` node of the flow (a plain sync function)."""
     return {"trail": [f"{word.upper()} {state['count']}"]}
+
+
+class Gate:
+    """Lets a test hold a ``function`` node (servers in tests share the test's process)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def reset(self) -> None:
+        self.entered.clear()
+        self.release.clear()
+
+
+GATE = Gate()
+
+
+def gate(state: dict[str, Any], mark: str) -> dict[str, Any]:
+    """A sync node that waits (in its worker thread) until the test releases it."""
+    GATE.entered.set()
+    if not GATE.release.wait(60):
+        raise TimeoutError("the test never released the gate")
+    return {"mark": mark}
 
 
 class ReferenceState(MessagesState):
@@ -140,7 +169,9 @@ def reference_builder(
     builder.add_edge("fan", "right")
     builder.add_edge(["left", "right"], "join")
     builder.add_edge("join", "chat")
-    builder.add_edge("chat", "ask")
+    builder.add_conditional_edges(
+        "chat", lambda state: "ask" if state["verdict"] == "long" else END, ["ask", END]
+    )
     builder.add_conditional_edges("ask", after_ask, ["done", END])
     builder.add_edge("done", END)
     return builder

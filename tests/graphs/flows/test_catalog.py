@@ -184,3 +184,47 @@ async def test_flow_when_removed_then_unknown_and_id_of_code_graph_refused(
     taken["id"] = "chat"
     with pytest.raises(ValueError, match="taken by a code graph"):
         registry.put_flow(FlowDocument.model_validate(taken), 1)
+
+
+async def test_flow_when_first_requester_cancelled_mid_compile_then_waiter_compiles(
+    gated_registry: GraphRegistry, gate: Gate
+) -> None:
+    gated_registry.put_flow(_gated_flow("v1"), 1)
+    gate.build_gate.clear()
+    first = asyncio.create_task(gated_registry.get("gated"))
+    second = asyncio.create_task(gated_registry.get("gated"))
+    await gate.build_started.wait()  # first is building, second waits on its future
+    gate.build_started.clear()
+    first.cancel()
+    await gate.build_started.wait()  # second took over
+    gate.build_gate.set()
+    graph = await second
+    assert first.cancelled()
+    assert (await graph.ainvoke({}, _thread()))["mark"] == "v1"
+    assert gated_registry.flows.compile_count == {("gated", 1, '{"suffix":""}'): 1}
+
+
+async def test_flow_when_embedded_flow_gets_a_new_version_then_embedding_flow_uses_it(
+    registry: GraphRegistry,
+) -> None:
+    def inner(word: str) -> FlowDocument:
+        return FlowDocument.model_validate(
+            {
+                "id": "inner",
+                "state": {"said": {"type": "string"}},
+                "nodes": [{"id": "say", "type": "transform", "config": {"set": {"said": word}}}],
+                "edges": [{"from": "START", "to": "say"}],
+            }
+        )
+
+    outer = {
+        "id": "outer",
+        "state": {"said": {"type": "string"}},
+        "nodes": [{"id": "call", "type": "subgraph", "config": {"graph": "inner"}}],
+        "edges": [{"from": "START", "to": "call"}],
+    }
+    registry.put_flow(inner("one"), 1)
+    registry.put_flow(FlowDocument.model_validate(outer), 1)
+    assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "one"
+    registry.put_flow(inner("two"), 2)
+    assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "two"

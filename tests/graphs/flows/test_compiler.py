@@ -215,6 +215,25 @@ async def test_llm_node_when_prompt_has_state_then_model_gets_it_and_reply_is_wr
         "edges": [{"from": "START", "to": "talk"}, {"from": "talk", "to": "note"}],
     }
     registry.put_flow(FlowDocument.model_validate(flow), 1)
-    result = await (await registry.get("asker")).ainvoke({"topic": "trains"}, _thread())
+    graph = await registry.get("asker")
+    result = await graph.ainvoke({"topic": "trains"}, _thread())
     assert [m.text for m in result["messages"]] == ["[offline] You said: Tell me about trains"]
     assert result["summary"] == "[offline] You said: Note trains"
+    tokens: dict[str, list[str]] = {}
+    async for part in graph.astream({"topic": "boats"}, _thread(), stream_mode="messages"):
+        chunk, metadata = cast(tuple[Any, dict[str, Any]], part)
+        if isinstance(chunk, AIMessageChunk) and chunk.text:
+            tokens.setdefault(metadata["langgraph_node"], []).append(chunk.text)
+    assert "".join(tokens["talk"]) == "[offline] You said: Tell me about boats"
+    assert len(tokens["talk"]) > 1  # streamed token by token, not in one piece
+    assert "".join(tokens["note"]) == "[offline] You said: Note boats"
+
+
+async def test_schemas_when_derived_then_declared_channels_only(registry: GraphRegistry) -> None:
+    registry.put_flow(_flow(), 1)
+    graph = await registry.get("review")
+    channels = {"messages", "count", "trail", "verdict", "approved"}
+    assert set(graph.get_input_jsonschema()["properties"]) == channels
+    assert set(graph.get_output_jsonschema()["properties"]) == channels
+    count = graph.get_input_jsonschema()["properties"]["count"]
+    assert count["type"] == "integer"

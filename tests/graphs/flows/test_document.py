@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +58,14 @@ def test_document_when_written_back_then_it_round_trips_with_from_and_to() -> No
 def test_document_when_text_is_neither_json_nor_yaml_then_value_error() -> None:
     with pytest.raises(ValueError, match="not valid JSON or YAML"):
         parse_flow_text("{nodes: [")
+
+
+def test_flows_when_imported_then_no_http_server_code_comes_along() -> None:
+    # House rule: graphs/ never imports Starlette or HTTP servers (MCP lives in app/mcp).
+    probe = (
+        "import sys, graphs.registry, graphs.flows.catalog, graphs.flows.validate;"
+        "roots = {m.split('.')[0] for m in sys.modules};"
+        "print(sorted(roots & {'starlette', 'uvicorn', 'mcp', 'app'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

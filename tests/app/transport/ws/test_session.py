@@ -233,6 +233,20 @@ async def test_subscribe_when_reconnecting_from_last_id_then_no_gap_no_duplicate
     assert statuses(after)[-1]["progress"] == 1.0
 
 
+@pytest.mark.parametrize("cursor", ["-", "-1", "0", "0-0"])
+async def test_subscribe_when_last_event_id_means_everything_then_whole_log(
+    server: RunningServer, cursor: str
+) -> None:
+    async with ws_client(server) as first:
+        await send(first, {"type": "run", "assistant_id": "steps", "input": {"steps": []}})
+        ran, _ = await until_closed(first)
+    run_id = events(ran)[0]["run_id"]
+    async with ws_client(server) as again:
+        await send(again, {"type": "subscribe", "run_id": run_id, "last_event_id": cursor})
+        replayed, _ = await until_closed(again)
+    assert [m["id"] for m in events(replayed)] == [m["id"] for m in events(ran)]
+
+
 async def test_cancel_when_run_is_running_then_status_interrupted(server: RunningServer) -> None:
     async with ws_client(server) as socket:
         await send(socket, {"type": "run", "assistant_id": "slow", "input": {"sleep_s": 60}})

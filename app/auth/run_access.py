@@ -1,0 +1,95 @@
+"""Admitting a run: ``threads.create_run`` authorization plus the per-user run limit.
+
+Every way to start a run (HTTP on a thread or stateless, batches, the
+WebSocket) goes through ``admit_runs``, so handlers see the same value
+LangGraph gives them::
+
+    {"thread_id", "assistant_id", "run_id": None, "status": "pending",
+     "metadata", "prevent_insert_if_inflight", "multitask_strategy",
+     "if_not_exists", "after_seconds", "kwargs"}
+
+What a handler stamps into ``value["metadata"]`` becomes the run's metadata
+and is added to any thread the run creates (so the docs' ``add_owner``
+makes a stateless run, and a thread made by ``if_not_exists="create"``, its
+caller's); the filters it returns scope the existing thread the run uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import HTTPConnection
+
+from app.auth.access import as_id, authorize, request_auth
+from app.auth.run_limits import Reservation
+from app.schemas import RunCreate
+
+__all__ = ["Admission", "admit_runs"]
+
+
+@dataclass
+class Admission:
+    bodies: list[RunCreate]  # as authorized: metadata stamped by the handlers
+    filters: list[dict[str, Any] | None]
+    thread_metadata: list[dict[str, Any] | None]
+    reservation: Reservation
+
+    def bind(self, run_ids: Sequence[str]) -> None:
+        """The runs were created: each holds its place until it ends."""
+        self.reservation.bind(run_ids)
+
+
+def _value(body: RunCreate, thread_id: str | None) -> dict[str, Any]:
+    return {
+        "thread_id": as_id(thread_id),
+        "assistant_id": as_id(body.assistant_id),
+        "run_id": None,
+        "status": "pending",
+        "metadata": dict(body.metadata or {}),
+        "prevent_insert_if_inflight": body.multitask_strategy == "reject",
+        "multitask_strategy": body.multitask_strategy,
+        "if_not_exists": body.if_not_exists,
+        "after_seconds": body.after_seconds,
+        "kwargs": body.model_dump(mode="json", exclude_none=True),
+    }
+
+
+@asynccontextmanager
+async def admit_runs(
+    conn: HTTPConnection,
+    bodies: Sequence[RunCreate],
+    thread_id: str | None,
+    is_active: Callable[[str], bool],
+) -> AsyncIterator[Admission]:
+    """Authorize each run and hold its place under the user's limit.
+
+    Leaving the block with an exception gives the places back; leaving it
+    normally keeps them until ``bind``'s runs end (or, unbound, until the
+    caller releases the reservation).
+    """
+    state = request_auth(conn)
+    enabled = state is not None and state.enabled
+    authorized: list[RunCreate] = []
+    filters: list[dict[str, Any] | None] = []
+    for body in bodies:
+        value = _value(body, thread_id)
+        filters.append(await authorize(conn, "threads", "create_run", value))
+        metadata = value.get("metadata") or {}
+        if metadata != (body.metadata or {}):
+            body = body.model_copy(update={"metadata": metadata})
+        authorized.append(body)
+    thread_metadata = [dict(b.metadata or {}) if enabled else None for b in authorized]
+    identity = state.user.identity if state is not None and state.user is not None else None
+    limiter = state.gate.limiter if state is not None else None
+    if limiter is None:
+        reservation = Reservation(len(bodies), is_active)
+    else:
+        reservation = limiter.reserve(identity, len(bodies), is_active)
+    try:
+        yield Admission(authorized, filters, thread_metadata, reservation)
+    except BaseException:
+        reservation.release()
+        raise

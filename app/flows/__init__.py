@@ -1,0 +1,1 @@
+"""Flows in the server: stored versions, served by the registry, managed over /flows."""
