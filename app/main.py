@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from app import custom_routes
 from app.auth.gate import AuthGate, build_gate
 from app.auth.log_redaction import redact_access_log
 from app.auth.middleware import AuthMiddleware
@@ -45,16 +46,19 @@ from app.endpoints import (
     ws,
 )
 from app.endpoints.http import JSONResponse, http_error_response
+from app.endpoints.platform_routes import platform_routes
 from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
+from app.platform import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
 from app.settings import Settings
 from app.store import Storage, open_storage
+from app.store.longterm import open_longterm_store
 from app.transport.sse_response import OpenStreams
 from graphs.flows.components.catalog import ComponentCatalog
 from graphs.flows.params import FlowParamsError
@@ -116,6 +120,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs/wait", runs.create_wait, methods=["POST"]),
         Route("/rules", rules.list_rules, methods=["GET"]),
         Route("/rules/reload", rules.reload_rules, methods=["POST"]),
+        *platform_routes(),
         *playground.routes(),
         WebSocketRoute("/ws", ws.endpoint),
         Route("/runs/batch", batch.create, methods=["POST"]),
@@ -241,6 +246,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     # Built before serving: a broken auth.py or key stops startup, like a graph.
     gate = build_gate(settings.auth, settings.graphs)
+    # langgraph.json's "http" section: custom routes, disable_*, cors, mount_prefix.
+    http = custom_routes.load_http_config(settings.graphs)
+    user = custom_routes.user_app(http)
+    if http is not None and http.disable_webhooks:
+        settings.webhooks.enabled = False
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -250,6 +260,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
             _shared_redis(settings) as redis,
+            open_longterm_store(settings) as store,
+            contextlib.AsyncExitStack() as stack,
         ):
             deps = _graph_deps(settings)
             # MCP tools: flows call them by name; factories may ask for `mcp_tools`.
@@ -263,6 +275,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 checkpointer=storage.checkpointer,
                 deps=deps,
                 components=components,
+                store=store,
             )
             flow_service = FlowService(storage.flows, registry)
             await flow_service.load(settings.flows.files)  # before the router: flows are targets
@@ -277,7 +290,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.collect()
                 gc.freeze()
             events = make_event_log(settings.events, redis)
-            resolver = AssistantResolver(registry)
+            resolver = AssistantResolver(registry, storage.assistants)
+            await resolver.sync_system()
             streams = OpenStreams()
             coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(
@@ -289,6 +303,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 coordinator=coordinator,
                 model_label=model_label(deps["model"]),
             )
+            await stack.enter_async_context(custom_routes.user_lifespan(user))
+            platform = await stack.enter_async_context(
+                start_platform(
+                    settings, storage=storage, runs=manager, assistants=resolver, store=store
+                )
+            )
             app.state.services = Services(
                 settings=settings,
                 storage=storage,
@@ -297,6 +317,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 runs=manager,
                 assistants=resolver,
                 streams=streams,
+                platform=platform,
                 router=hybrid_router,
                 flows=flow_service,
                 mcp=mcp_registry,
@@ -327,6 +348,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await mcp_registry.aclose()
                 gc.set_threshold(*interpreter_threshold)
                 stream_watch.cancel()
+                await stack.aclose()  # the platform first: no cron may start a run now
                 if recovery is not None:
                     recovery.cancel()
                 await manager.shutdown()
@@ -336,8 +358,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await hybrid_router.aclose()
 
     return Starlette(
-        routes=routes(),
-        middleware=_middleware(settings, gate),
+        routes=custom_routes.filter_routes(routes(), http),
+        middleware=custom_routes.middleware(http, user, _middleware(settings, gate)),
         lifespan=lifespan,
         exception_handlers={
             SwitchyardError: _switchyard_error,

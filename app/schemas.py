@@ -138,9 +138,6 @@ class RunConfig(Strict):
     run_name: str | None = None
 
 
-_NO_WEBHOOK = "webhooks are not supported by this server; remove 'webhook'"
-
-
 class CommandBody(Strict):
     resume: Any = None
     update: dict[str, Any] | list[Any] | None = None
@@ -181,20 +178,12 @@ class RunCreate(Strict):
     # Accepted for SDK compatibility; Switchyard does not trace to LangSmith.
     langsmith_tracer: dict[str, Any] | None = None
     strict_resume: bool | None = None
-    webhook: Annotated[str | None, WithJsonSchema({"type": "null", "description": _NO_WEBHOOK})] = (
-        None
-    )
+    # Called when the run ends; the target is checked at creation (app.webhooks).
+    webhook: str | None = Field(None, min_length=1, max_length=65_536)
     feedback_keys: Annotated[
         list[str] | None,
         WithJsonSchema({"anyOf": [{"type": "array", "maxItems": 0}, {"type": "null"}]}),
     ] = None
-
-    @field_validator("webhook")
-    @classmethod
-    def _no_webhook(cls, value: str | None) -> str | None:
-        if value is not None:
-            raise ValueError(_NO_WEBHOOK)
-        return value
 
     @field_validator("feedback_keys")
     @classmethod
@@ -230,11 +219,28 @@ class RunCreate(Strict):
         return stream_modes_of(self.stream_mode)
 
 
+class ThreadTTL(Strict):
+    strategy: Literal["delete", "keep_latest"] = "delete"
+    ttl: float = Field(gt=0, description="Minutes from now until the thread is swept.")
+
+
+class SuperstepUpdate(Strict):
+    values: dict[str, Any] | list[Any] | None = None
+    command: CommandBody | None = None
+    as_node: str
+
+
+class Superstep(Strict):
+    updates: list[SuperstepUpdate] = Field(min_length=1)
+
+
 class ThreadCreate(Strict):
     thread_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
     graph_id: str | None = None
+    ttl: ThreadTTL | None = None  # see app.lifecycle
+    supersteps: list[Superstep] | None = None
 
     @field_validator("thread_id")
     @classmethod
@@ -244,6 +250,7 @@ class ThreadCreate(Strict):
 
 class ThreadPatch(Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: ThreadTTL | None = None
 
 
 class ThreadFilter(Strict):

@@ -10,6 +10,7 @@ from app.events import EventLog
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
+from app.platform import Platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.settings import Settings
@@ -30,6 +31,7 @@ class Services:
     runs: RunManager
     assistants: AssistantResolver
     streams: OpenStreams
+    platform: Platform  # store, thread purge/TTL, crons, webhooks
     router: HybridRouter | None = None
     flows: FlowService | None = None
     mcp: McpRegistry | None = None

@@ -18,6 +18,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings, CorsSettings
 from app.mcp.config import McpSettings
+from app.settings_platform import (
+    CronSettings,
+    LongTermStoreSettings,
+    ThreadSettings,
+    WebhookSettings,
+)
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -183,6 +189,11 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
+    # The platform API (app.settings_platform): /store, thread TTL, crons, webhooks.
+    store: LongTermStoreSettings = LongTermStoreSettings()
+    threads: ThreadSettings = ThreadSettings()
+    crons: CronSettings = CronSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     auth: AuthSettings = AuthSettings()
     cors: CorsSettings = CorsSettings()
     flows: FlowSettings = FlowSettings()

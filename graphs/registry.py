@@ -48,6 +48,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.pregel import Pregel
+from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from graphs.compiling import check_cycle, compiling
@@ -168,6 +169,7 @@ class GraphRegistry:
         checkpointer: BaseCheckpointSaver[Any] | None,
         deps: Mapping[str, Any] | None = None,
         components: ComponentCatalog | None = None,
+        store: BaseStore | None = None,
     ) -> None:
         self._specs: dict[str, GraphSpec] = {}
         for spec in specs:
@@ -179,6 +181,9 @@ class GraphRegistry:
                 )
             self._specs[spec.graph_id] = spec
         self.checkpointer = checkpointer
+        # The long-term store every graph gets (a node's ``store`` argument,
+        # ``get_store()``), on both views of a compile.
+        self.store = store
         self._deps: dict[str, Any] = {**(deps or {}), "registry": self}
         self._compiled: dict[str, _Compiled] = {}
         self._errors: dict[str, GraphLoadError] = {}
@@ -200,10 +205,11 @@ class GraphRegistry:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         deps: Mapping[str, Any] | None = None,
         components: ComponentCatalog | None = None,
+        store: BaseStore | None = None,
     ) -> GraphRegistry:
         """Specs from each file in order; an id repeated in a later file is an error."""
         specs = [spec for path in paths for spec in read_config_file(Path(path))]
-        return cls(specs, checkpointer=checkpointer, deps=deps, components=components)
+        return cls(specs, checkpointer=checkpointer, deps=deps, components=components, store=store)
 
     @staticmethod
     def builtin_config() -> Path:
@@ -358,6 +364,8 @@ class GraphRegistry:
                 f"got {type(target).__name__}",
             )
         update: dict[str, Any] = {"checkpointer": self.checkpointer}
+        if self.store is not None:
+            update["store"] = self.store
         if target.name == "LangGraph":  # LangGraph's default: name it after its id
             update["name"] = graph_id
         graph = target.copy(update=update)

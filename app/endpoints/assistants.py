@@ -1,102 +1,120 @@
-"""Assistants: one per registered graph (read-only)."""
+"""Assistants: search, count, get, and what their graph says about itself.
+
+Writes (create, update, delete, versions) are in ``assistants_write``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from langgraph.pregel import Pregel
-from pydantic import TypeAdapter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth.access import authorize
+from app.endpoints import graph_info
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.endpoints.select import pick
 from app.errors import AssistantNotFound
-from app.runs.snapshots import json_schema
 from app.schemas import AssistantCount, AssistantSearch
-from app.services import services_of
+from app.services import Services, services_of
+from app.store.assistants import Assistant
 from app.store.filters import matches
 
-
-def _matches(record: dict[str, Any], body: AssistantSearch | AssistantCount) -> bool:
-    if body.graph_id and record["graph_id"] != body.graph_id:
-        return False
-    if body.name and body.name.lower() not in record["name"].lower():
-        return False
-    return all(record["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+# Assistants fetched to apply an authorization filter before paging.
+_FILTERED_SCAN = 10_000
 
 
-async def _visible(request: Request, body: AssistantSearch | AssistantCount) -> list[Any]:
+async def _filters(request: Request, body: AssistantSearch | AssistantCount) -> Any:
     value: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"select"})
-    filters = await authorize(request, "assistants", "search", value)
-    return [
-        record
-        for record in services_of(request).assistants.all()
-        if _matches(record, body) and matches(record["metadata"], filters)
-    ]
+    return await authorize(request, "assistants", "search", value)
 
 
 async def search(request: Request) -> Response:
     body = await parse_body(request, AssistantSearch, empty_ok=True)
-    found = await _visible(request, body)
-    if body.sort_by is not None:
-        # Stable: assistants that tie (all share created_at) keep config order.
-        key = body.sort_by
-        found.sort(key=lambda record: record[key], reverse=body.sort_order == "desc")
-    elif body.sort_order == "desc":
-        found.reverse()
-    page = found[body.offset : body.offset + body.limit]
-    return JSONResponse([pick(record, body.select) for record in page])
+    filters = await _filters(request, body)
+    store = services_of(request).assistants.store
+    query: dict[str, Any] = {
+        "graph_id": body.graph_id,
+        "metadata": body.metadata,
+        "name": body.name,
+        # Without sort_by: creation order, so the system assistants come in
+        # the order their graphs are configured (they share one created_at).
+        "sort_by": body.sort_by or "created_at",
+        "sort_order": body.sort_order,
+    }
+    if filters:
+        visible = [
+            a
+            for a in await store.search(**query, limit=_FILTERED_SCAN)
+            if matches(a.metadata, filters)
+        ]
+        found = visible[body.offset : body.offset + body.limit]
+    else:
+        found = await store.search(**query, limit=body.limit, offset=body.offset)
+    headers = {}
+    if len(found) == body.limit:  # what langgraph-sdk's response_format="object" reads
+        headers["X-Pagination-Next"] = str(body.offset + body.limit)
+    records = [pick(a.to_json(), body.select) for a in found]
+    return JSONResponse(records, headers=headers)
 
 
 async def count(request: Request) -> Response:
     body = await parse_body(request, AssistantCount, empty_ok=True)
-    return JSONResponse(len(await _visible(request, body)))
+    filters = await _filters(request, body)
+    store = services_of(request).assistants.store
+    if filters:
+        found = await store.search(
+            graph_id=body.graph_id, metadata=body.metadata, name=body.name, limit=_FILTERED_SCAN
+        )
+        return JSONResponse(sum(matches(a.metadata, filters) for a in found))
+    total = await store.count(graph_id=body.graph_id, metadata=body.metadata, name=body.name)
+    return JSONResponse(total)
 
 
-async def _record(request: Request) -> tuple[str, dict[str, Any]]:
-    """The path's assistant, if ``assistants.read`` lets the user see it."""
+async def visible_assistant(request: Request, action: str = "read") -> Assistant:
+    """The path's assistant, if ``assistants.<action>`` lets the user see it."""
     services = services_of(request)
     assistant_id = request.path_params["assistant_id"]
-    graph_id, resolved_id = services.assistants.resolve(assistant_id)
-    filters = await authorize(request, "assistants", "read", {"assistant_id": resolved_id})
-    record: dict[str, Any] = services.assistants.record(graph_id)
-    if not matches(record["metadata"], filters):
+    assistant = await services.assistants.lookup(assistant_id)
+    filters = await authorize(
+        request, "assistants", action, {"assistant_id": assistant.assistant_id}
+    )
+    if not matches(assistant.metadata, filters):
         raise AssistantNotFound(f"assistant {assistant_id!r} not found")
-    return graph_id, record
+    return assistant
 
 
-async def _graph(request: Request) -> tuple[str, Pregel[Any, Any, Any, Any]]:
-    graph_id, _ = await _record(request)
-    return graph_id, await services_of(request).registry.get(graph_id)
+async def _assistant(request: Request) -> tuple[Services, Assistant]:
+    return services_of(request), await visible_assistant(request)
+
+
+async def _graph(request: Request) -> tuple[Assistant, Pregel[Any, Any, Any, Any]]:
+    services, assistant = await _assistant(request)
+    services.assistants.check_graph(assistant.graph_id)
+    return assistant, await services.registry.get(assistant.graph_id)
 
 
 async def get(request: Request) -> Response:
-    _, record = await _record(request)
-    return JSONResponse(record)
+    _, assistant = await _assistant(request)
+    return JSONResponse(assistant.to_json())
 
 
 async def graph(request: Request) -> Response:
     _, compiled = await _graph(request)
-    xray = query_bool(request, "xray")
-    drawable = await compiled.aget_graph(xray=xray)
-    return JSONResponse(drawable.to_json())
+    return JSONResponse(await graph_info.drawing(compiled, graph_info.xray_param(request)))
 
 
 async def schemas(request: Request) -> Response:
-    graph_id, compiled = await _graph(request)
-    builder = getattr(compiled, "builder", None)
-    state_schema = getattr(builder, "state_schema", None)
-    return JSONResponse(
-        {
-            "graph_id": graph_id,
-            "input_schema": json_schema(compiled.get_input_jsonschema),
-            "output_schema": json_schema(compiled.get_output_jsonschema),
-            "state_schema": json_schema(
-                lambda: TypeAdapter(state_schema).json_schema() if state_schema else {}
-            ),
-            "config_schema": json_schema(compiled.get_config_jsonschema),
-            "context_schema": json_schema(compiled.get_context_jsonschema),
-        }
+    assistant, compiled = await _graph(request)
+    return JSONResponse({"graph_id": assistant.graph_id, **graph_info.schemas(compiled)})
+
+
+async def subgraphs(request: Request) -> Response:
+    _, compiled = await _graph(request)
+    found = await graph_info.subgraph_schemas(
+        compiled,
+        namespace=request.path_params.get("namespace"),
+        recurse=query_bool(request, "recurse"),
     )
+    return JSONResponse(found)

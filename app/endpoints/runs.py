@@ -44,7 +44,7 @@ async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCr
     thread_id = None if stateless else thread_id_param(request)
     body = await parse_body(request, RunCreate)
     if body.interrupt_before or body.interrupt_after or body.command is not None:
-        graph_id, _ = services.assistants.resolve(body.assistant_id)
+        graph_id = (await services.assistants.lookup(body.assistant_id)).graph_id
         check_targets(graph_id, await services.registry.get(graph_id), body)
     async with admit_runs(request, [body], thread_id, services.runs.is_active) as admission:
         body = admission.bodies[0]

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.auth.access import as_id, authorize
+from app.endpoints import thread_lifecycle
 from app.endpoints.http import (
     JSONResponse,
     parse_body,
@@ -82,7 +83,11 @@ async def create(request: Request) -> Response:
         existing = await services.storage.threads.get(thread_id, filters=filters)
         if existing is None:  # another user's id: not theirs to have back
             raise
-        thread = existing
+        return JSONResponse(existing.to_json())
+    await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
+    if body.supersteps:
+        await thread_lifecycle.apply_supersteps(services, thread, body.supersteps)
+        thread = await services.storage.threads.get(thread_id) or thread
     return JSONResponse(thread.to_json())
 
 
@@ -115,7 +120,7 @@ async def count(request: Request) -> Response:
 
 async def get(request: Request) -> Response:
     thread, _ = await thread_for(request, "read")
-    return JSONResponse(thread.to_json())
+    return JSONResponse(await thread_lifecycle.with_ttl(services_of(request), request, thread))
 
 
 async def patch(request: Request) -> Response:
@@ -127,13 +132,14 @@ async def patch(request: Request) -> Response:
     thread = await services.storage.threads.update(
         thread_id, metadata=value.get("metadata") or {}, filters=filters
     )
+    await thread_lifecycle.set_ttl(services, thread_id, body.ttl)
     return JSONResponse(thread.to_json())
 
 
 async def delete(request: Request) -> Response:
     services = services_of(request)
     thread, _ = await thread_for(request, "delete")
-    await services.runs.delete_thread(thread.thread_id)
+    await services.platform.purger.delete_thread(thread.thread_id)  # the run cascade + its TTL
     return Response(status_code=204)
 
 

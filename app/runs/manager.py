@@ -100,6 +100,9 @@ class RunManager:
         self._assistants = assistants
         self._coordinator = coordinator
         self._handles: dict[str, RunHandle] = {}
+        # Called once per run, after its end event, e.g. to send its webhook;
+        # must return at once (schedule work, never await it here).
+        self.end_hooks: list[Callable[[Run, RunCreate, RunOutcome], None]] = []
         self._input_keys = InputKeys(registry)
         self._recent = RecentRuns(
             max_runs=settings.recent_stateless,
@@ -137,7 +140,7 @@ class RunManager:
         ``app.runs.lifecycle``. ``protocol``: started by the thread streaming
         protocol (``app.runs.sources.protocol_parts``).
         """
-        graph_id, assistant_id = self._assistants.resolve(body.assistant_id)
+        body, graph_id, assistant_id = await self._assistants.for_run(body)
         check_flow_params(self._registry, graph_id, body)
         await self._input_keys.check(graph_id, body.input)
         stateless = thread_id is None and body.on_completion != "keep"
@@ -368,6 +371,11 @@ class RunManager:
             if lifecycle.logged:
                 await self._events.close(run.run_id)
             self._handles.pop(run.run_id, None)
+            for hook in self.end_hooks:
+                try:
+                    hook(run, handle.body, outcome)
+                except Exception:
+                    log.exception("end hook failed for run %s", run.run_id)
 
     def _memory_run(self, thread_id: str | None, run_id: str) -> Run | None:
         """A run (on that thread, when given) that has no record: a running

@@ -10,13 +10,17 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── SingleTripSqliteSaver  tables checkpoints, writes
         ├── SqliteThreadStore      table threads
         ├── SqliteRunStore         table runs
+        ├── SqliteAssistantStore   tables assistants, assistant_versions
+        ├── SqliteThreadTTLStore   table thread_ttl
+        ├── SqliteCronStore        table crons
         └── SqliteFlowStore        table flows (flow documents, one row per version)
     settings.storage.backend == "postgres"   (the ``distributed`` extra)
         one psycopg pool, schema migrated at startup (``app.store.postgres_pool``)
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
         ├── PostgresRunStore       table runs
-        └── PostgresFlowStore      table flows
+        ├── PostgresFlowStore      table flows
+        └── assistants, thread TTLs, crons: in memory per process until Postgres stores land
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from app.settings import PostgresSettings, StorageSettings
 from app.store import sqlite
+from app.store.assistants import AssistantStore, MemoryAssistantStore
+from app.store.assistants_sqlite import SqliteAssistantStore
 from app.store.base import (
     ACTIVE_RUN_STATUSES,
     MultitaskStrategy,
@@ -43,17 +49,21 @@ from app.store.base import (
     ThreadStore,
 )
 from app.store.checkpointer import SingleTripSqliteSaver
+from app.store.crons import CronStore, MemoryCronStore
+from app.store.crons_sqlite import SqliteCronStore
 from app.store.flows import FlowStore, MemoryFlowStore
 from app.store.flows_sqlite import SqliteFlowStore
 from app.store.memory import MemoryRunStore, MemoryThreadStore
 from app.store.sqlite import SqliteRunStore, SqliteThreadStore
 from app.store.sqlite_trips import SqliteTrips
+from app.store.thread_ttl import MemoryThreadTTLStore, SqliteThreadTTLStore, ThreadTTLStore
 
 if TYPE_CHECKING:
     from app.store.postgres_pool import PostgresBackend
 
 __all__ = [
     "ACTIVE_RUN_STATUSES",
+    "AssistantStore",
     "MemoryRunStore",
     "MemoryThreadStore",
     "MultitaskStrategy",
@@ -82,6 +92,12 @@ class Storage:
     latest_id_reader: Callable[[str, str], Awaitable[str | None]] | None = None
     # The pool and saver when the backend is "postgres" (the coordinator shares them).
     postgres: PostgresBackend | None = None
+    # Assistants and their versions (app.store.assistants); see the module docstring.
+    assistants: AssistantStore = field(default_factory=MemoryAssistantStore)
+    # When each thread with a TTL is due (app.store.thread_ttl).
+    thread_ttls: ThreadTTLStore = field(default_factory=MemoryThreadTTLStore)
+    # Crons and the tick each fires next (app.store.crons).
+    crons: CronStore = field(default_factory=MemoryCronStore)
     # Flow documents and their versions (``app.store.flows``).
     flows: FlowStore = field(default_factory=MemoryFlowStore)
 
@@ -134,6 +150,7 @@ async def open_storage(
             threads=MemoryThreadStore(),
             runs=MemoryRunStore(),
             checkpointer=InMemorySaver(),
+            assistants=MemoryAssistantStore(),
             flows=MemoryFlowStore(),
         )
         return
@@ -145,6 +162,12 @@ async def open_storage(
         threads, runs = SqliteThreadStore(conn, trips), SqliteRunStore(conn, trips)
         await threads.setup()
         await runs.setup()
+        assistants = SqliteAssistantStore(conn, trips)
+        await assistants.setup()
+        thread_ttls = SqliteThreadTTLStore(conn, trips)
+        await thread_ttls.setup()
+        crons = SqliteCronStore(conn, trips)
+        await crons.setup()
         flows = SqliteFlowStore(trips)
         await flows.setup()
         yield Storage(
@@ -152,5 +175,8 @@ async def open_storage(
             runs=runs,
             checkpointer=checkpointer,
             latest_id_reader=checkpointer.alatest_id,
+            assistants=assistants,
+            thread_ttls=thread_ttls,
+            crons=crons,
             flows=flows,
         )

@@ -125,6 +125,12 @@ def _others(results: Results) -> list[str]:
         )
     if results.router is not None:
         lines.append(_router_line(results.router))
+    if results.store is not None:
+        items = ", ".join(f"{k} {v:,.0f}" for k, v in results.store.items())
+        lines.append(
+            f"- store on SQLite, p50 µs (store_bench; indexed_* embed via the local "
+            f"OpenAI-protocol server): {items}"
+        )
     lines += [f"- {note}" for note in results.notes]
     return lines
 

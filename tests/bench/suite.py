@@ -68,6 +68,7 @@ class Results:
     delta_us: dict[int, float] = field(default_factory=dict)
     conversation_payload: tuple[int, int] | None = None
     router: dict[str, Any] | None = None
+    store: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -148,6 +149,9 @@ def _pure_python(results: Results) -> None:
     for size in (20, 200, 1000):
         results.delta_us[size] = bench_append(size)
     results.conversation_payload = bench_conversation_bytes()
+    from tests.bench.store_bench import measure_store
+
+    results.store = measure_store()
     try:
         from tests.bench.router_bench import measure_decisions
     except ImportError as exc:

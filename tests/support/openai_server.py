@@ -17,15 +17,23 @@ Contract:
   (``{"error": {"message", "type", "code"}}``), which the ``openai`` client
   turns into ``RateLimitError``/``InternalServerError``/...
 * ``requests`` holds every request body received, in arrival order.
+* ``POST /v1/embeddings`` answers with hashed bag-of-words vectors
+  (``EMBEDDING_DIMS`` floats, unit length): texts sharing words are close,
+  so nearest-neighbour tests have a known answer. ``encoding_format``
+  ``float`` and ``base64`` (the ``openai`` client's default) are served.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import itertools
 import json
+import math
 import re
 import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -42,7 +50,9 @@ from starlette.routing import Route
 
 from tests.support.ready_uvicorn import ReadyServer
 
-__all__ = ["OpenAIServer", "Reply", "run_openai_server"]
+__all__ = ["EMBEDDING_DIMS", "OpenAIServer", "Reply", "embed_text", "run_openai_server"]
+
+EMBEDDING_DIMS = 64
 
 _STARTUP_TIMEOUT_S = 10.0
 _ERROR_TYPES = {
@@ -280,13 +290,41 @@ async def _stream_chunks(
 # -- lifecycle -------------------------------------------------------------------
 
 
+def embed_text(text: str) -> list[float]:
+    """Feature hashing of the lower-cased words, normalised to unit length."""
+    vector = [0.0] * EMBEDDING_DIMS
+    for word in _words(text.lower()):
+        token = re.sub(r"\W", "", word)
+        if token:
+            digest = hashlib.sha256(token.encode()).digest()
+            vector[int.from_bytes(digest[:4], "big") % EMBEDDING_DIMS] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
 def _build_app(server: OpenAIServer) -> Starlette:
     async def models(_: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
 
+    async def embeddings(request: Request) -> Response:
+        body = await request.json()
+        server._take(body)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = []
+        for index, text in enumerate(texts):
+            vector: Any = embed_text(str(text))
+            if body.get("encoding_format") == "base64":
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+        return JSONResponse(
+            {"object": "list", "data": data, "model": body["model"], "usage": usage}
+        )
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", server.handle, methods=["POST"]),
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
         ]
     )

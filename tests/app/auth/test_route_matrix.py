@@ -63,6 +63,9 @@ class World:
     stateless_thread_id: str
     stateless_run_id: str
     tag: str
+    # Shared platform resources (issue 15); the doomed ones are for DELETE.
+    cron_id: str = ""
+    doomed_cron_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,51 @@ def _p(path: str, body: Any = None) -> Callable[[World], Call]:
 
 
 RECIPES: dict[RouteKey, Recipe] = {
+    # The platform API (issue 15): assistants, store and crons are shared, not
+    # per user (open); a thread's cron and pruning act on the caller's threads.
+    ("POST", "/assistants"): Recipe("admin", _p("/assistants", {"graph_id": "steps"})),
+    ("PATCH", "/assistants/{assistant_id}"): Recipe(
+        "admin", _p("/assistants/steps", {"name": "x"})
+    ),
+    ("DELETE", "/assistants/{assistant_id}"): Recipe("admin", _p("/assistants/steps")),
+    ("POST", "/assistants/{assistant_id}/versions"): Recipe(
+        "open", _p("/assistants/steps/versions", {})
+    ),
+    ("POST", "/assistants/{assistant_id}/latest"): Recipe(
+        "admin", _p("/assistants/steps/latest", {"version": 1})
+    ),
+    ("GET", "/assistants/{assistant_id}/subgraphs"): Recipe(
+        "open", _p("/assistants/steps/subgraphs")
+    ),
+    ("GET", "/assistants/{assistant_id}/subgraphs/{namespace}"): Recipe(
+        "open", _p("/assistants/steps/subgraphs/one")
+    ),
+    ("POST", "/threads/prune"): Recipe(
+        "open",
+        lambda w: Call("/threads/prune", {"thread_ids": [w.thread_id], "strategy": "keep_latest"}),
+    ),
+    ("POST", "/threads/{thread_id}/runs/crons"): Recipe(
+        "owned", lambda w: Call(_t(w, "/runs/crons"), {**STEPS, "schedule": "0 0 1 1 *"})
+    ),
+    ("POST", "/runs/crons"): Recipe("open", _p("/runs/crons", {**STEPS, "schedule": "0 0 1 1 *"})),
+    ("POST", "/runs/crons/search"): Recipe("open", _p("/runs/crons/search", {})),
+    ("POST", "/runs/crons/count"): Recipe("open", _p("/runs/crons/count", {})),
+    ("GET", "/runs/crons/{cron_id}"): Recipe("open", lambda w: Call(f"/runs/crons/{w.cron_id}")),
+    ("PATCH", "/runs/crons/{cron_id}"): Recipe(
+        "open", lambda w: Call(f"/runs/crons/{w.cron_id}", {"enabled": False})
+    ),
+    ("DELETE", "/runs/crons/{cron_id}"): Recipe(
+        "open", lambda w: Call(f"/runs/crons/{w.doomed_cron_id}")
+    ),
+    ("PUT", "/store/items"): Recipe(
+        "open", _p("/store/items", {"namespace": ["m"], "key": "k", "value": {}})
+    ),
+    ("GET", "/store/items"): Recipe("open", _p("/store/items?namespace=m&key=k")),
+    ("DELETE", "/store/items"): Recipe(
+        "open", _p("/store/items", {"namespace": ["m"], "key": "k"})
+    ),
+    ("POST", "/store/items/search"): Recipe("open", _p("/store/items/search", {})),
+    ("POST", "/store/namespaces"): Recipe("open", _p("/store/namespaces", {})),
     ("GET", "/ok"): Recipe("public", _p("/ok")),
     ("GET", "/info"): Recipe("public", _p("/info")),
     ("GET", "/"): Recipe("public", _p("/")),
@@ -219,6 +267,8 @@ class Matrix:
         state = self.ok("GET", f"/threads/{tid}/state")
         stateless = self.ok("POST", "/runs", STEPS)
         self.ok("GET", f"/threads/{stateless['thread_id']}/runs/{stateless['run_id']}/join")
+        cron_body = {**STEPS, "schedule": "0 0 1 1 *"}
+        crons = [self.ok("POST", "/runs/crons", cron_body) for _ in range(2)]
         return World(
             thread_id=tid,
             run_id=run["run_id"],
@@ -226,6 +276,8 @@ class Matrix:
             stateless_thread_id=stateless["thread_id"],
             stateless_run_id=stateless["run_id"],
             tag=tag,
+            cron_id=crons[0]["cron_id"],
+            doomed_cron_id=crons[1]["cron_id"],
         )
 
     def ok(self, method: str, path: str, body: Any = None) -> Any:

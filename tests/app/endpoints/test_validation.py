@@ -89,14 +89,14 @@ async def test_run_when_input_and_command_both_given_then_422(client: httpx.Asyn
     assert "either 'input' or 'command'" in response.json()["detail"]
 
 
-async def test_run_when_webhook_given_then_422_not_silently_dropped(
+async def test_run_when_webhook_host_does_not_resolve_then_422_naming_it(
     client: httpx.AsyncClient,
 ) -> None:
     response = await client.post(
         "/runs/wait", json={"assistant_id": "steps", "webhook": "http://example.invalid/hook"}
     )
     assert response.status_code == 422
-    assert "webhook" in response.json()["detail"]
+    assert "'example.invalid' does not resolve" in response.json()["detail"]
 
 
 async def test_routes_when_unknown_path_or_method_then_json_404_405(

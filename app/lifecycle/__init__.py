@@ -1,0 +1,1 @@
+"""Thread lifecycle: deleting and pruning threads, their TTL and its sweeper."""
