@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.auth.access import allow_authenticated, authorize
 from app.endpoints.http import JSONResponse, query_int, read_json
 from app.errors import InvalidInput, MalformedJSON, NotFound, PayloadTooLarge
 from app.flows.service import FlowService
@@ -84,6 +85,7 @@ def _summary(record: FlowRecord) -> dict[str, Any]:
 
 async def validate(request: Request) -> Response:
     """Every problem of a document; ``{"flow": ..., "params": ...}`` also checks param values."""
+    allow_authenticated(request)
     data = await _document(request)
     params = None
     if isinstance(data, dict) and "flow" in data and set(data) <= {"flow", "params"}:
@@ -96,21 +98,26 @@ async def validate(request: Request) -> Response:
 
 
 async def create(request: Request) -> Response:
+    # A flow is an assistant: creating, changing or removing one is an assistants action.
+    await authorize(request, "assistants", "create", {"graph_id": None})
     record = await _service(request).create(await _document(request))
     return JSONResponse(await _service(request).get(record.flow_id), status_code=201)
 
 
 async def update(request: Request) -> Response:
     flow_id = request.path_params["flow_id"]
+    await authorize(request, "assistants", "update", {"graph_id": flow_id})
     await _service(request).update(flow_id, await _document(request))
     return JSONResponse(await _service(request).get(flow_id))
 
 
 async def list_flows(request: Request) -> Response:
+    allow_authenticated(request)
     return JSONResponse([_summary(r) for r in await _service(request).latest()])
 
 
 async def get(request: Request) -> Response:
+    allow_authenticated(request)
     flow_id = request.path_params["flow_id"]
     if "version" in request.query_params:
         version = query_int(request, "version", 1, low=1, high=2**31)
@@ -119,14 +126,17 @@ async def get(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
+    await authorize(request, "assistants", "delete", {"graph_id": request.path_params["flow_id"]})
     await _service(request).delete(request.path_params["flow_id"])
     return Response(status_code=204)
 
 
 async def schema(request: Request) -> Response:
+    allow_authenticated(request)
     return JSONResponse(flow_json_schema())
 
 
 async def components(request: Request) -> Response:
+    allow_authenticated(request)
     catalog = services_of(request).registry.components()
     return JSONResponse({"components": catalog.describe(), "errors": catalog.errors})

@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from app.auth.access import allow_authenticated, authorize
 from app.endpoints.http import JSONResponse, describe_validation_error, read_json
 from app.errors import Conflict, InvalidInput, McpServerNotFound, McpUnavailable
 from app.mcp.config import McpServerConfig
@@ -52,6 +53,8 @@ class _Serve:
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Any authenticated user: the tools are stateless runs, which any user may start.
+        allow_authenticated(HTTPConnection(scope))
         endpoint = scope["app"].state.services.mcp_endpoint
         if endpoint is None:
             response = JSONResponse(
@@ -106,11 +109,13 @@ def _known(registry: McpRegistry, name: str) -> McpServerConfig:
 
 
 async def list_servers(request: Request) -> Response:
+    allow_authenticated(request)
     registry = _registry(request)
     return JSONResponse([_shown(registry, _known(registry, n)) for n in registry.names()])
 
 
 async def create(request: Request) -> Response:
+    await authorize(request, "assistants", "update", {"mcp_server": True})
     registry = _registry(request)
     config = await _config(request)
     if registry.get(config.name) is not None:
@@ -120,6 +125,7 @@ async def create(request: Request) -> Response:
 
 
 async def put(request: Request) -> Response:
+    await authorize(request, "assistants", "update", {"mcp_server": True})
     registry = _registry(request)
     config = await _config(request, request.path_params["name"])
     replaced = await registry.put(config)
@@ -127,11 +133,13 @@ async def put(request: Request) -> Response:
 
 
 async def get(request: Request) -> Response:
+    allow_authenticated(request)
     registry = _registry(request)
     return JSONResponse(_shown(registry, _known(registry, request.path_params["name"])))
 
 
 async def delete(request: Request) -> Response:
+    await authorize(request, "assistants", "update", {"mcp_server": True})
     registry = _registry(request)
     _known(registry, request.path_params["name"])
     await registry.remove(request.path_params["name"])
@@ -139,6 +147,7 @@ async def delete(request: Request) -> Response:
 
 
 async def reload(request: Request) -> Response:
+    await authorize(request, "assistants", "update", {"mcp_server": True})
     registry = _registry(request)
     config = _known(registry, request.path_params["name"])
     await registry.reload(config.name)
@@ -146,6 +155,7 @@ async def reload(request: Request) -> Response:
 
 
 async def tools(request: Request) -> Response:
+    allow_authenticated(request)
     registry = _registry(request)
     name = _known(registry, request.path_params["name"]).name
     try:

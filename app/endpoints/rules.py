@@ -13,6 +13,7 @@ from app.services import services_of
 
 async def list_rules(request: Request) -> Response:
     """The loaded rules with their hit counts, examples per target, and the last reload."""
+    await authorize(request, "assistants", "read", {"assistant_id": "auto"})
     services = services_of(request)
     if services.router is None:
         raise NotFound("no router is configured (the 'auto' graph is not registered)")

@@ -79,6 +79,9 @@ class Recipe:
     # public: no credentials needed; owned: acts on the caller's world (other → 404);
     # open: acts on nothing of anyone's (other → 2xx, nothing of the owner's inside);
     # admin: needs the admin permission (owner and other → 403)
+    # authenticated: any signed-in user gets past the gate (owner and other: not
+    # 401/403); what the route then answers needs state outside the matrix's
+    # world (a flow by id, a live MCP server, an MCP session) and is its own tests'
     kind: str
     call: Callable[[World], Call]
     other_status: int | None = None  # when another user gets something else than the kind says
@@ -233,6 +236,27 @@ RECIPES: dict[RouteKey, Recipe] = {
     ("POST", "/runs/cancel"): Recipe(
         "owned", lambda w: Call("/runs/cancel", {"run_ids": [w.run_id], "thread_id": w.thread_id})
     ),
+    # The router's rules and declarative flows (issues 17, 18): shared, like
+    # assistants: readable by any user, changed only by an admin.
+    ("GET", "/rules"): Recipe("open", _p("/rules")),
+    ("POST", "/flows/validate"): Recipe("open", _p("/flows/validate", {})),
+    ("GET", "/flows/schema"): Recipe("open", _p("/flows/schema")),
+    ("GET", "/flows"): Recipe("open", _p("/flows")),
+    ("POST", "/flows"): Recipe("admin", _p("/flows", {})),
+    ("GET", "/flows/{flow_id}"): Recipe("authenticated", _p("/flows/no-such-flow")),
+    ("PUT", "/flows/{flow_id}"): Recipe("admin", _p("/flows/no-such-flow", {})),
+    ("DELETE", "/flows/{flow_id}"): Recipe("admin", _p("/flows/no-such-flow")),
+    ("GET", "/components"): Recipe("open", _p("/components")),
+    ("GET", "/mcp/servers"): Recipe("open", _p("/mcp/servers")),
+    ("POST", "/mcp/servers"): Recipe("admin", _p("/mcp/servers", {})),
+    ("GET", "/mcp/servers/{name}"): Recipe("authenticated", _p("/mcp/servers/none")),
+    ("PUT", "/mcp/servers/{name}"): Recipe("admin", _p("/mcp/servers/none", {})),
+    ("DELETE", "/mcp/servers/{name}"): Recipe("admin", _p("/mcp/servers/none")),
+    ("POST", "/mcp/servers/{name}/reload"): Recipe("admin", _p("/mcp/servers/none/reload")),
+    ("GET", "/mcp/servers/{name}/tools"): Recipe("authenticated", _p("/mcp/servers/none/tools")),
+    ("GET", "/mcp"): Recipe("authenticated", _p("/mcp")),
+    ("POST", "/mcp"): Recipe("authenticated", _p("/mcp", {})),
+    ("DELETE", "/mcp"): Recipe("authenticated", _p("/mcp")),
 }
 
 
@@ -391,6 +415,8 @@ def test_route_matrix(matrix: Matrix, key: RouteKey, condition: str) -> None:
         assert status == 401, (status, body_text)
     elif recipe.kind == "admin":
         assert status == 403, (status, body_text)
+    elif recipe.kind == "authenticated":
+        assert status not in (401, 403), (status, body_text)
     elif condition == "owner":
         assert 200 <= status < 300, (status, body_text)
     elif recipe.other_status is not None:
