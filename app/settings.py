@@ -92,6 +92,9 @@ class RunSettings(BaseModel):
         gt=0,
         description="A run whose instance stops renewing its lease this long is taken over.",
     )
+    recent_max_bytes: int = Field(
+        64 << 20, ge=0, description="What those runs may hold in all (JSON bytes; app.runs.recent)."
+    )
 
 
 class EventLogSettings(BaseModel):

@@ -18,6 +18,11 @@ shares the parent's); nothing is compiled per run. The subgraph receives the
 state keys it shares with ``AutoState`` (always ``messages``) and hands
 back the same, so the conversation continues across turns and graphs.
 
+The decision's ``params`` (e.g. ``{"channel": "twitter"}`` from a rule's
+regex) reach the chosen graph: those named like one of its input keys are
+added to its input (a ``Send`` with the shared keys plus them), so
+``content`` publishes to the channel the request named.
+
 What rules see: ``route_context`` from the input, merged over the run's
 ``context`` (when it is a mapping), plus ``previous_target`` (last turn's
 target). ``config["configurable"]["route_strategy"]`` overrides the
@@ -36,7 +41,7 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.runtime import get_runtime
-from langgraph.types import Command
+from langgraph.types import Command, Send
 
 from routers.base import Router, RouteRequest, Turn
 
@@ -78,6 +83,14 @@ def _request(state: AutoState, run_context: object) -> RouteRequest:
     )
 
 
+def _input_keys(graph: Pregel[Any, Any, Any, Any]) -> frozenset[str]:
+    """The keys a compiled graph takes as input (its input schema's channels)."""
+    builder = getattr(graph, "builder", None)
+    schema = getattr(builder, "input_schema", None)
+    channels = getattr(builder, "schemas", {}).get(schema, {}) if schema is not None else {}
+    return frozenset(channels)
+
+
 async def build_auto(
     registry: SubgraphSource, router: Router, exclude: Collection[str] = ("auto",)
 ) -> StateGraph[AutoState, Any, AutoState, AutoState]:
@@ -88,6 +101,7 @@ async def build_auto(
     if ROUTE_NODE in targets:
         raise ValueError(f"a graph id {ROUTE_NODE!r} clashes with auto's own router node")
     subgraphs = {gid: await registry.get_subgraph(gid) for gid in targets}
+    inputs = {gid: _input_keys(graph) for gid, graph in subgraphs.items()}
 
     async def route(state: AutoState, config: RunnableConfig) -> Command[str]:
         strategy = (config.get("configurable") or {}).get("route_strategy")
@@ -102,7 +116,12 @@ async def build_auto(
         # Written before the hand-off, so it precedes every event of the subgraph.
         get_stream_writer()(decision.to_event())
         record = decision.model_dump(mode="json")
-        return Command(goto=decision.target, update={"route": record, "routes": [record]})
+        update = {"route": record, "routes": [record]}
+        params = {k: v for k, v in decision.params.items() if k in inputs[decision.target]}
+        if not params:
+            return Command(goto=decision.target, update=update)
+        shared = {k: v for k, v in state.items() if k in inputs[decision.target]}
+        return Command(goto=Send(decision.target, {**shared, **params}), update=update)
 
     builder = StateGraph(AutoState)
     builder.add_node(ROUTE_NODE, route, destinations=tuple(targets))

@@ -49,14 +49,19 @@ _DRAFT_SYSTEM_PROMPT = (
     "You write short, concrete posts for a blog and social media: two to four "
     "sentences, no preamble, at most one hashtag."
 )
+# Channel names a request may use for a platform (rules/10-publishing.yaml).
+_CHANNEL_ALIASES = {"微博": "weibo", "微信": "wechat", "公众号": "wechat", "博客": "blog"}
 _PLATFORM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class ContentState(MessagesState):
-    """Inputs ``topic``/``platforms`` are optional; ``{"messages": [...]}`` suffices."""
+    """Inputs ``topic``/``platforms`` are optional; ``{"messages": [...]}`` suffices.
+    ``channel`` (one platform, as the router's ``publish-channel`` rule extracts
+    it, e.g. "Twitter" or "微博") is used when ``platforms`` is not given."""
 
     topic: NotRequired[str]
     platforms: NotRequired[list[str]]
+    channel: NotRequired[str]
     post: NotRequired[dict[str, str]]
     images: NotRequired[list[str]]
     published: NotRequired[list[PublishRecord]]
@@ -78,7 +83,9 @@ def _title_of(topic: str) -> str:
 
 
 def _platforms_of(state: ContentState) -> list[str]:
-    platforms = list(dict.fromkeys(state.get("platforms") or DEFAULT_PLATFORMS))
+    channel = (state.get("channel") or "").strip().lower()
+    named = [_CHANNEL_ALIASES.get(channel, channel)] if channel else []
+    platforms = list(dict.fromkeys(state.get("platforms") or named or DEFAULT_PLATFORMS))
     for platform in platforms:
         # Platform names become directory names: refuse anything path-like.
         if not _PLATFORM_NAME.match(platform):

@@ -90,6 +90,7 @@ class RouteDecision(BaseModel):
             "params": dict(self.params),
             "candidates": [c.model_dump(exclude_none=True) for c in self.candidates],
             "latency_ms": self.latency_ms,
+            "strategy": self.strategy,  # which strategy decided (README, "The router")
         }
 
 

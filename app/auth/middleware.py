@@ -101,7 +101,7 @@ class AuthMiddleware:
             if grant is None or not scoped:
                 raise Unauthorized("stream token is invalid, expired or for another run")
             return RequestAuth(self.gate, grant.user, (grant.thread_id, grant.run_id))
-        if not is_http and not credentials.present:
+        if route_path == WS_PATH and not credentials.present:
             return RequestAuth(self.gate, None)  # the socket's first message authenticates
         try:
             user = await self.gate.authenticate(HTTPConnection(scope), credentials, path_params)

@@ -12,6 +12,12 @@ What a handler stamps into ``value["metadata"]`` becomes the run's metadata
 and is added to any thread the run creates (so the docs' ``add_owner``
 makes a stateless run, and a thread made by ``if_not_exists="create"``, its
 caller's); the filters it returns scope the existing thread the run uses.
+
+As on LangGraph Server, the graph sees who asked: the run's
+``config["configurable"]`` carries ``langgraph_auth_user`` (the user as JSON:
+``identity``, ``permissions``, ``display_name`` and its own fields),
+``langgraph_auth_user_id`` and ``langgraph_auth_permissions``, always the
+server's (a client's values under those keys are replaced).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from starlette.requests import HTTPConnection
 
 from app.auth.access import as_id, authorize, request_auth
 from app.auth.run_limits import Reservation
+from app.auth.user import AuthUser
 from app.schemas import RunCreate
 
 __all__ = ["Admission", "admit_runs"]
@@ -40,6 +47,18 @@ class Admission:
     def bind(self, run_ids: Sequence[str]) -> None:
         """The runs were created: each holds its place until it ends."""
         self.reservation.bind(run_ids)
+
+
+def _with_user(body: RunCreate, user: AuthUser) -> RunCreate:
+    config = dict(body.config or {})
+    configurable = dict(config.get("configurable") or {})
+    configurable.update(
+        langgraph_auth_user=user.to_json(),
+        langgraph_auth_user_id=user.identity,
+        langgraph_auth_permissions=user.permissions,
+    )
+    config["configurable"] = configurable
+    return body.model_copy(update={"config": config})
 
 
 def _value(body: RunCreate, thread_id: str | None) -> dict[str, Any]:
@@ -80,6 +99,8 @@ async def admit_runs(
         metadata = value.get("metadata") or {}
         if metadata != (body.metadata or {}):
             body = body.model_copy(update={"metadata": metadata})
+        if enabled and state is not None and state.user is not None:
+            body = _with_user(body, state.user)
         authorized.append(body)
     thread_metadata = [dict(b.metadata or {}) if enabled else None for b in authorized]
     identity = state.user.identity if state is not None and state.user is not None else None

@@ -68,6 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
             "app.main:create_app",
             factory=True,
             workers=args.workers,
+            # A worker compiling every graph at startup may not answer the
+            # supervisor's 5 s ping on a busy machine; it is starting, not hung.
+            timeout_worker_healthcheck=60,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,

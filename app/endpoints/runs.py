@@ -9,9 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.auth.access import as_id, authorize
 from app.auth.run_access import admit_runs
 from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int, thread_id_param
-from app.endpoints.scoped import run_for, stream_token_headers, thread_for
+from app.endpoints.scoped import run_for, run_visible, stream_token_headers, thread_for
 from app.errors import InvalidInput, RunNotFound
 from app.events import Event
 from app.runs.bulk_cancel import CancelMany, cancel_many
@@ -215,7 +216,13 @@ async def cancel_many_runs(request: Request) -> Response:
         raise InvalidInput(
             f"query parameter 'action' must be 'interrupt' or 'rollback', not {action!r}"
         )
-    await cancel_many(services.runs, body, action=action)
+    value = {"thread_id": as_id(body.thread_id), "action": action}
+    filters = await authorize(request, "threads", "update", value)
+
+    async def visible(run: Run) -> bool:
+        return await run_visible(services, run, filters)
+
+    await cancel_many(services.runs, body, action=action, visible=visible)
     return Response(status_code=204)
 
 

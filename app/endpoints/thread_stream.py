@@ -11,12 +11,13 @@ Thin handlers over ``app.transport.threads`` (see its modules for the wire):
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from app.auth.access import as_id, authorize
 from app.endpoints.http import JSONResponse, read_json, validate
-from app.errors import InvalidInput, MalformedJSON, ThreadNotFound
+from app.errors import InvalidInput, MalformedJSON, SwitchyardError, ThreadNotFound
 from app.services import Services, services_of
 from app.transport.sse_response import EventStreamResponse
 from app.transport.threads.commands import (
@@ -34,11 +35,27 @@ from app.transport.threads.ws import ProtocolSession
 __all__ = ["commands", "join", "stream_events", "stream_events_ws"]
 
 
-async def _existing(services: Services, thread_id: str) -> None:
-    if await services.storage.threads.get(thread_id) is None:
+async def _existing(conn: HTTPConnection, services: Services, thread_id: str) -> None:
+    """The thread exists and the caller may read it (another user's looks missing)."""
+    filters = await authorize(conn, "threads", "read", {"thread_id": as_id(thread_id)})
+    if await services.storage.threads.get(thread_id, filters=filters) is None:
         raise ThreadNotFound(
             f"thread {thread_id} not found; a thread is created by its first run.start"
         )
+
+
+async def _commandable(request: Request, services: Services, thread_id: str) -> None:
+    """Commands act on the thread (runs, cancels): ``threads.update``. A thread that
+    does not exist yet may be created by ``run.start``; one that exists must be the
+    caller's."""
+    filters = await authorize(request, "threads", "update", {"thread_id": as_id(thread_id)})
+    threads = services.storage.threads
+    if (
+        filters
+        and await threads.get(thread_id, filters=filters) is None
+        and await threads.get(thread_id) is not None
+    ):
+        raise CommandFailed("not_found", f"thread {thread_id} not found", status=404)
 
 
 async def commands(request: Request) -> Response:
@@ -50,6 +67,7 @@ async def commands(request: Request) -> Response:
             data = await read_json(request, max_bytes=services.settings.runs.max_body_bytes)
         except MalformedJSON as exc:
             raise CommandFailed("invalid_argument", exc.message) from None
+        await _commandable(request, services, thread_id)
         command = parse_command(data)
         envelope = await run_command(services, thread_id, command)
     except CommandFailed as failure:
@@ -71,7 +89,7 @@ async def stream_events(request: Request) -> Response:
         since = seq_of_event_id(last_event_id)
         if since is None:
             raise InvalidInput(f"Last-Event-ID {last_event_id!r} is not an event_id of this stream")
-    await _existing(services, thread_id)
+    await _existing(request, services, thread_id)
     sse = services.settings.sse
     return EventStreamResponse(
         protocol_chunks(protocol_batches(services, thread_id, since), wanted, sse.heartbeat_s),
@@ -82,6 +100,21 @@ async def stream_events(request: Request) -> Response:
 
 async def stream_events_ws(websocket: WebSocket) -> None:
     services = services_of(websocket)
+    thread_id = websocket.path_params["thread_id"]
+    try:
+        # A thread that does not exist yet may be started over the socket;
+        # one that exists must be the caller's.
+        filters = await authorize(websocket, "threads", "read", {"thread_id": as_id(thread_id)})
+        threads = services.storage.threads
+        if (
+            filters
+            and await threads.get(thread_id, filters=filters) is None
+            and await threads.get(thread_id) is not None
+        ):
+            raise ThreadNotFound(f"thread {thread_id} not found")
+    except SwitchyardError as exc:  # before accepting: the handshake is refused
+        await websocket.close(1008, exc.message[:120])
+        return
     await ProtocolSession(websocket, services, websocket.path_params["thread_id"]).serve()
 
 
@@ -95,7 +128,7 @@ async def join(request: Request) -> Response:
     since = parse_since(
         request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     )
-    await _existing(services, thread_id)
+    await _existing(request, services, thread_id)
     sse = services.settings.sse
     return EventStreamResponse(
         thread_join_chunks(

@@ -4,8 +4,10 @@
 describes each HTTP operation from ``app.openapi.operations``: request
 bodies are the pydantic models the handlers validate with (JSON Schema by
 pydantic, so the document and the validation cannot disagree), responses
-the models of ``app.openapi.responses``. A route with no entry there is an
-error (``UndocumentedRoute``), not a silent gap. WebSocket routes, which
+the models of ``app.openapi.responses``. A route with no entry there still
+appears, with a generic operation marked ``x-undocumented`` (any JSON body,
+any answer), so the document never fails to serve; ``build_document(...,
+strict=True)`` (the test) refuses it instead (``UndocumentedRoute``). WebSocket routes, which
 OpenAPI cannot describe, are listed under ``x-websockets``.
 """
 
@@ -155,7 +157,21 @@ def _static(components: _Components) -> dict[str, Any]:
     }
 
 
-def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+def _generic(components: _Components, path: str, method: str) -> dict[str, Any]:
+    params = [_parameter(Param(n, {"type": "string"}), "path") for n in _PATH_PARAM.findall(path)]
+    spec: dict[str, Any] = {
+        "summary": "not described yet (no entry in app.openapi.operations)",
+        "x-undocumented": True,
+        "responses": {"default": {"description": "any answer", "content": {"*/*": {}}}},
+    }
+    if params:
+        spec["parameters"] = params
+    if method in ("POST", "PUT", "PATCH"):
+        spec["requestBody"] = {"required": False, "content": {"application/json": {}}}
+    return spec
+
+
+def build_document(routes: Iterable[BaseRoute], *, strict: bool = False) -> dict[str, Any]:
     routes = list(routes)
     components = _Components()
     paths: dict[str, dict[str, Any]] = {}
@@ -169,7 +185,8 @@ def build_document(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             item["get"] = _static(components)
         else:
             missing.append(f"{method} {path}")
-    if missing:
+            item[method.lower()] = _generic(components, path, method)
+    if missing and strict:
         raise UndocumentedRoute(
             f"routes with no entry in app.openapi.operations: {', '.join(missing)}"
         )

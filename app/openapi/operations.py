@@ -267,6 +267,23 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             Param("action", {"type": "string", "enum": ["interrupt", "rollback"]}),
         ),
     ),
+    ("POST", _THREAD_RUN + "/stream-token"): Operation(
+        "A short-lived token that opens this run's stream (for EventSource)",
+        "runs",
+        {
+            200: Reply(
+                {
+                    "type": "object",
+                    "properties": {
+                        "token": {"type": "string"},
+                        "expires_at": {"type": "number"},
+                        "stream_url": {"type": "string"},
+                    },
+                    "required": ["token", "expires_at", "stream_url"],
+                }
+            )
+        },
+    ),
     **_run_ops("stateless runs", on_thread=False),
     ("POST", "/rules/reload"): Operation(
         "Reload the routing rules atomically",

@@ -10,6 +10,7 @@ run is a 404, so a typo is not mistaken for a run that finished.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from pydantic import model_validator
@@ -36,28 +37,42 @@ class CancelMany(Strict):
         return self
 
 
-async def _targets(runs: RunManager, body: CancelMany) -> list[Run]:
+Visible = Callable[[Run], Awaitable[bool]]
+
+
+async def _targets(runs: RunManager, body: CancelMany, visible: Visible | None) -> list[Run]:
     if body.run_ids:
         found: list[Run] = []
         for run_id in body.run_ids:
             run = await (
                 runs.find(body.thread_id, run_id) if body.thread_id else runs.find_any(run_id)
             )
-            if run is None:
+            if run is None or (visible is not None and not await visible(run)):
                 where = f" on thread {body.thread_id}" if body.thread_id else ""
                 raise RunNotFound(f"run {run_id} not found{where}")
             found.append(run)
         return found
     active = [await runs.find_any(run_id) for run_id in runs.active_run_ids(body.thread_id)]
     wanted = ("pending", "running") if body.status in (None, "all") else (body.status,)
-    return [run for run in active if run is not None and run.status in wanted]
+    return [
+        run
+        for run in active
+        if run is not None
+        and run.status in wanted
+        and (visible is None or await visible(run))  # another user's runs are not there
+    ]
 
 
 async def cancel_many(
-    runs: RunManager, body: CancelMany, *, action: str = "interrupt"
+    runs: RunManager,
+    body: CancelMany,
+    *,
+    action: str = "interrupt",
+    visible: Visible | None = None,
 ) -> list[str]:
-    """Cancel the runs ``body`` names; returns the ids of those asked to stop."""
-    targets = await _targets(runs, body)
+    """Cancel the runs ``body`` names (of those ``visible`` lets the caller see);
+    returns the ids of those asked to stop."""
+    targets = await _targets(runs, body, visible)
     for run in targets:
         await runs.cancel(run.thread_id, run.run_id, action=action)
     return [run.run_id for run in targets]

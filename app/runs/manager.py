@@ -105,7 +105,9 @@ class RunManager:
         self.end_hooks: list[Callable[[Run, RunCreate, RunOutcome], None]] = []
         self._input_keys = InputKeys(registry)
         self._recent = RecentRuns(
-            max_runs=settings.recent_stateless, max_outcomes=settings.recent_outputs
+            max_runs=settings.recent_stateless,
+            max_outcomes=settings.recent_outputs,
+            max_bytes=settings.recent_max_bytes,
         )
         self._stored = StoredLifecycle(registry, storage)
         self._memory = MemoryLifecycle(registry, self._recent)

@@ -1,4 +1,4 @@
-"""``FlowStore`` in Postgres (table ``flows``, migration 0002), on the backend's pool.
+"""``FlowStore`` in Postgres (table ``flows``, migration 0003), on the backend's pool.
 
 A new version is numbered inside its own ``INSERT ... SELECT MAX(version) + 1``.
 Two processes adding a version to one flow at once may compute the same

@@ -8,8 +8,10 @@ starts it, except for the bench graphs and a temporary data directory):
    count (asyncio tasks vs keep-alive HTTP connections);
 3. bytes on the wire (grow30 and a 50-turn conversation, one run per mode);
 4. the server's CPU and peak RSS over all of that; the server stops;
-5. a fresh server holds N idle SSE streams (memory per stream, heartbeats);
-6. pure-Python figures: delta encode µs/step, router decision latency.
+5. scaled out (``tests/bench/scaled.py``): ``--workers 2`` on Postgres + Redis,
+   stateful on Postgres, first event read on another instance;
+6. a fresh server holds N idle SSE streams (memory per stream, heartbeats);
+7. pure-Python figures: delta encode µs/step, router decision latency.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from tests.bench import report
 from tests.bench.idle import IdleResult, hold_idle_streams
 from tests.bench.inprocess import BENCH_CONFIG, CompileCost, compile_cost
 from tests.bench.procs import ServerProcess, free_port, raise_fd_limit, start_server
+from tests.bench.scaled import scaled_rows
 from tests.bench.wire import WireBytes, measure_wire
 from tests.bench.workloads import (
     Row,
@@ -73,7 +76,9 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def start_switchyard(workdir: Path, name: str, **env: str) -> ServerProcess:
+async def start_switchyard(
+    workdir: Path, name: str, *, args: Sequence[str] = (), **env: str
+) -> ServerProcess:
     port = free_port()
     settings = {
         "SWITCHYARD_PORT": str(port),
@@ -83,7 +88,7 @@ async def start_switchyard(workdir: Path, name: str, **env: str) -> ServerProces
     }
     binary = str(Path(sys.executable).parent / "switchyard")
     return await start_server(
-        name, [binary, "serve"], port=port, env=settings, cwd=workdir, ready_path="/ok"
+        name, [binary, "serve", *args], port=port, env=settings, cwd=workdir, ready_path="/ok"
     )
 
 
@@ -178,6 +183,14 @@ async def run_bench(options: Options, *, out: Callable[[str], None] = print) -> 
             results.server_peak_rss_kb = server.peak_rss_kb()
         finally:
             server.stop()
+        await scaled_rows(
+            workdir,
+            results,
+            start=start_switchyard,
+            count=lambda base: _count(options, base),
+            repeats=options.repeats,
+            log=log,
+        )
         streams = min(options.idle_streams, (fd_limit - 200) // 2)
         if streams < options.idle_streams:
             results.notes.append(f"idle streams capped at {streams} by RLIMIT_NOFILE {fd_limit}")

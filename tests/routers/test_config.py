@@ -173,5 +173,6 @@ def test_to_event_when_serialised_then_matches_the_api_route_event() -> None:
         "params": {"channel": "blog"},
         "candidates": [{"target": "content", "source": "rule:publish-en", "score": 0.9}],
         "latency_ms": 0.05,
+        "strategy": "rule_first",
     }
     assert json.loads(json.dumps(event)) == event

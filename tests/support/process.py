@@ -24,6 +24,10 @@ class ServerProcess:
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
     def kill(self) -> None:
         """``kill -9``: no shutdown, no cleanup, exactly what a crash leaves."""
         self.proc.send_signal(signal.SIGKILL)

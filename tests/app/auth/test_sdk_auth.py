@@ -200,3 +200,14 @@ async def test_docs_auth_when_token_bad_or_missing_then_401(
             await docs_users[name].threads.search()
         assert caught.value.response.status_code == 401, name
         assert caught.value.response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_docs_auth_graph_sees_the_user_in_its_config_and_clients_cannot_spoof_it(
+    docs_users: dict[str, LangGraphClient],
+) -> None:
+    spoof: Any = {"configurable": {"langgraph_auth_user_id": "user2"}}
+    result = await docs_users["alice"].runs.wait(None, "whoami", input={}, config=spoof)
+    assert isinstance(result, dict)
+    assert result["user_id"] == "user1"
+    assert result["permissions"] == []
+    assert result["user"]["identity"] == "user1"

@@ -125,3 +125,28 @@ def test_auto_when_llm_strategy_then_classifier_called_over_http(
     assert result["route"]["source"] == "llm:default"
     assert "event: updates|steps:" in streamed
     assert any("do the steps" in str(r) for r in openai_server.requests)
+
+
+async def test_auto_when_request_names_channel_then_params_reach_content_and_event_has_strategy(
+    sdk: LangGraphClient,
+) -> None:
+    thread = await sdk.threads.create()
+    parts = [
+        part
+        async for part in sdk.runs.stream(
+            thread["thread_id"],
+            "auto",
+            input=_human("Please publish a post about tide pools to twitter"),
+            stream_mode=["custom", "values"],
+        )
+    ]
+    route = next(p.data for p in parts if p.event == "custom" and p.data.get("type") == "route")
+    assert route["params"] == {"channel": "twitter"}
+    assert route["strategy"] == "rule_first"
+    state = await sdk.threads.get_state(thread["thread_id"])
+    values = state["values"]
+    assert isinstance(values, dict)
+    # content's summary names where it published (its records stay in its own state).
+    summary = values["messages"][-1]["content"]
+    assert summary.startswith('Published "Please publish a post about tide pools to twitter" to ')
+    assert summary.splitlines()[0].endswith(" to twitter.")

@@ -29,7 +29,14 @@ from pydantic import SecretStr
 from app.settings import LLMSettings
 from tests.conftest import make_settings
 from tests.support import react_app
-from tests.support.browser import ConsoleErrors, FaultyProxy, launch, run_proxy, skip_reason
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ConsoleErrors,
+    FaultyProxy,
+    run_proxy,
+    skip_reason,
+)
 from tests.support.openai_server import OpenAIServer, run_openai_server
 from tests.support.server import RunningServer, run_server
 
@@ -43,7 +50,8 @@ pytestmark = pytest.mark.browser
 TIMEOUT_MS = 30_000
 WORDS = "alpha bravo charlie delta echo foxtrot golf hotel"
 BEFORE_HOLD = "alpha bravo charlie delta "  # the gate holds the answer at "echo"
-HOOKS = ["legacy", "v1"]
+# v1 over the protocol's SSE, and over its WebSocket (every command on the socket).
+HOOKS = ["legacy", "v1", "v1&transport=websocket"]
 
 
 class Net:
@@ -73,7 +81,14 @@ def _topology(openai: OpenAIServer, tmp: Path) -> Iterator[Net]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = launch(playwright)
+        # The test hands the page its document itself (``page.route``), so
+        # Chromium cannot tell it came from loopback, and its Local Network
+        # Access checks would refuse the page's WebSocket to 127.0.0.1.
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"],
+        )
         yield chromium
         chromium.close()
 
@@ -99,6 +114,19 @@ def _open(page: Page, net: Net, hook: str) -> ConsoleErrors:
     page.goto(f"{net.server.url}/app/index.html?hook={hook}")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     return console
+
+
+def _no_errors(console: ConsoleErrors) -> None:
+    # A reload aborts the page's open streams; Chromium may log that abort.
+    assert [m for m in console.messages if "net::ERR_ABORTED" not in m] == []
+
+
+def _shows(page: Page, selector: str, text: str) -> None:
+    """``selector`` shows ``text``; a failure says what the page showed instead."""
+    try:
+        expect(page.locator(selector)).to_have_text(text, timeout=TIMEOUT_MS)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\npage: {page.locator('#root').inner_html()}") from None
 
 
 def _send(page: Page, text: str) -> None:
@@ -136,7 +164,7 @@ def _text_of(content: Any) -> str:
 def test_chat_turn_when_streaming_then_tokens_show_and_reload_mid_run_resumes(
     page: Page, net: Net, hook: str
 ) -> None:
-    _open(page, net, hook)
+    console = _open(page, net, hook)
     net.llm_gate.hold_at(b'"content": "echo')
     _send(page, WORDS)
     assert net.llm_gate.holding.wait(20), "the model's answer never reached the gate"
@@ -155,15 +183,16 @@ def test_chat_turn_when_streaming_then_tokens_show_and_reload_mid_run_resumes(
     assert _texts(page, "human") == [WORDS]
     values = _state(net, thread_id)
     assert _text_of(values["messages"][-1]["content"]) == WORDS
+    _no_errors(console)
 
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_interrupt_when_approved_on_the_page_then_run_resumes(
     page: Page, net: Net, hook: str
 ) -> None:
-    _open(page, net, hook)
+    console = _open(page, net, hook)
     _send(page, "please approve this")
-    expect(page.locator("#question")).to_have_text("approve?", timeout=TIMEOUT_MS)
+    _shows(page, "#question", "approve?")
     page.click("#approve")
     expect(page.locator("#interrupt")).to_have_count(0, timeout=TIMEOUT_MS)
     expect(page.locator('#messages li[data-type="ai"]').last).to_have_text(
@@ -171,23 +200,20 @@ def test_interrupt_when_approved_on_the_page_then_run_resumes(
     )
     values = _state(net, _thread_id(page))
     assert values["approved"] is True
+    _no_errors(console)
 
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_branch_when_first_message_edited_then_thread_forks_from_its_checkpoint(
     page: Page, net: Net, hook: str
 ) -> None:
-    _open(page, net, hook)
+    console = _open(page, net, hook)
     _send(page, "first question")
-    expect(page.locator('#messages li[data-type="ai"]')).to_have_text(
-        "first question", timeout=TIMEOUT_MS
-    )
+    _shows(page, '#messages li[data-type="ai"]', "first question")
     _wait_idle(page)
     page.fill("#text", "second question")
     page.click("#branch")
-    expect(page.locator('#messages li[data-type="ai"]')).to_have_text(
-        "second question", timeout=TIMEOUT_MS
-    )
+    _shows(page, '#messages li[data-type="ai"]', "second question")
     _wait_idle(page)
     assert _texts(page, "human") == ["second question"]
     values = _state(net, _thread_id(page))
@@ -195,3 +221,4 @@ def test_branch_when_first_message_edited_then_thread_forks_from_its_checkpoint(
         "second question",
         "second question",
     ]
+    _no_errors(console)

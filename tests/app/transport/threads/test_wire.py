@@ -242,7 +242,12 @@ async def test_state_commands_when_fork_from_checkpoint_then_new_branch(
 ) -> None:
     tid = str(uuid.uuid4())
     await start(http, tid, "steps", {"steps": ["a"]})
-    await events_until(http, tid, {"channels": ["lifecycle"]})
+    seen = await events_until(http, tid, {"channels": ["lifecycle", "checkpoints"]})
+    envelopes = [e["params"]["data"] for e in seen if e["method"] == "checkpoints"]
+    # The protocol's envelope, what the JS client forks from; chained by parent_id.
+    assert [c["step"] for c in envelopes] == [-1, 0, 1, 2, 3]
+    assert all(set(c) <= {"id", "parent_id", "step", "source"} for c in envelopes)
+    assert [c.get("parent_id") for c in envelopes[1:]] == [c["id"] for c in envelopes[:-1]]
     state = (await command(http, tid, "state.get", {"namespace": []})).json()["result"]
     assert state["values"]["steps"] == ["a", "one", "two", "three"]
     listed = await command(http, tid, "state.listCheckpoints", {"limit": 10})
