@@ -166,6 +166,7 @@ class FaultyProxy:
         self.rewritten = threading.Event()
         self._lock = threading.Lock()
         self._hold: tuple[bytes, int] | None = None
+        self._armed = 0  # how many holds were armed so far
         self._rewrite: tuple[re.Pattern[bytes], bytes] | None = None
         self._decision: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -179,6 +180,10 @@ class FaultyProxy:
     def hold_at(self, marker: bytes, count: int = 1) -> None:
         with self._lock:
             self._hold = (marker, count)
+            # A new hold counts markers from now, also on a kept-alive
+            # connection that saw the same marker under an earlier hold.
+            self._armed += 1
+            self.holding.clear()
 
     def release(self) -> None:
         """Forward what is held and carry on."""
@@ -288,13 +293,14 @@ class FaultyProxy:
         # a browser may send the request to fault on a reused keep-alive
         # connection. Markers are counted from the moment the hold is armed.
         scan: _Scanner | None = None
+        scanned_for = -1  # the hold (by arming count) ``scan`` counts for
         while data := await reader.read(65536):
             with self._lock:
-                hold = self._hold
+                hold, armed = self._hold, self._armed
             if hold is not None:
                 marker, count = hold
-                if scan is None or scan.marker != marker:
-                    scan = _Scanner(marker)
+                if scan is None or scanned_for != armed:
+                    scan, scanned_for = _Scanner(marker), armed
                 start = scan.feed(data)
                 if len(scan.found) >= count and self._claim_hold(hold):
                     before = max(0, scan.found[count - 1] - start)
