@@ -292,6 +292,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events = make_event_log(settings.events, redis)
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
+            flow_service.on_change = resolver.sync_system  # flows are assistants too
             streams = OpenStreams()
             coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(

@@ -13,7 +13,7 @@ the stored latest becomes a new version, an identical one changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,13 @@ class FlowService:
         self._store = store
         self._registry = registry
         self._mcp = mcp_servers  # anything with names(): checked only when given
+        # Called after a flow is created, changed or removed (the server keeps
+        # the flows' system assistants in step with it).
+        self.on_change: Callable[[], Awaitable[None]] | None = None
+
+    async def _changed(self) -> None:
+        if self.on_change is not None:
+            await self.on_change()
 
     # -- validation -------------------------------------------------------------
 
@@ -86,6 +93,7 @@ class FlowService:
             raise FlowExists(f"{flow.id!r} is the id of a code graph; choose another flow id")
         record = await self._store.create(flow.id, flow.to_json())
         self._registry.put_flow(flow, record.version)
+        await self._changed()
         return record
 
     async def update(self, flow_id: str, data: Any) -> FlowRecord:
@@ -96,12 +104,14 @@ class FlowService:
         flow = self._checked(data)
         record = await self._store.put(flow_id, flow.to_json())
         self._registry.put_flow(flow, record.version)
+        await self._changed()
         return record
 
     async def delete(self, flow_id: str) -> None:
         if not await self._store.delete(flow_id):
             raise FlowNotFound(f"flow {flow_id!r} not found")
         self._registry.remove_flow(flow_id)
+        await self._changed()
 
     # -- reads ------------------------------------------------------------------
 

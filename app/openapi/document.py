@@ -200,5 +200,12 @@ def build_document(routes: Iterable[BaseRoute], *, strict: bool = False) -> dict
         },
         "paths": paths,
         "components": {"schemas": dict(sorted(components.schemas.items()))},
-        "x-websockets": {path: "see docs/api.md, 'WebSocket /ws'" for path in sockets},
+        "x-websockets": {path: f"see docs/api.md, '{_socket_section(path)}'" for path in sockets},
     }
+
+
+def _socket_section(path: str) -> str:
+    """The docs/api.md section that describes a WebSocket route's messages."""
+    if path == "/ws":
+        return "WebSocket /ws"
+    return "Thread streams: the thread streaming protocol and the thread join"

@@ -61,6 +61,8 @@ AssistantSortKey = Literal["assistant_id", "graph_id", "name", "created_at", "up
 SORT_KEYS: frozenset[str] = frozenset(AssistantSortKey.__args__)  # type: ignore[attr-defined]
 # ``metadata.created_by`` of the per-graph assistants the server makes itself.
 SYSTEM = "system"
+# What marks an assistant the server keeps: a code graph's, or a flow's (changed via /flows).
+SERVER_KEPT = (SYSTEM, "flow")
 
 
 class AssistantExists(Conflict):
@@ -82,7 +84,8 @@ class Assistant:
 
     @property
     def is_system(self) -> bool:
-        return self.metadata.get("created_by") == SYSTEM
+        """Kept by the server (a graph's or a flow's assistant): read-only here."""
+        return self.metadata.get("created_by") in SERVER_KEPT
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -20,6 +20,7 @@ from app.errors import AssistantNotFound
 from app.serde import loads
 from app.store._common import contains, json_filter
 from app.store.assistants import (
+    SERVER_KEPT,
     Assistant,
     AssistantExists,
     AssistantSortKey,
@@ -350,7 +351,7 @@ class SqliteAssistantStore:
         def unit(db: sqlite3.Connection) -> None:
             rows = db.execute("SELECT assistant_id, metadata FROM assistants").fetchall()
             for assistant_id, metadata in rows:
-                if assistant_id not in keep and loads(metadata).get("created_by") == "system":
+                if assistant_id not in keep and loads(metadata).get("created_by") in SERVER_KEPT:
                     _delete(db, assistant_id)
             for assistant in assistants:
                 _create(db, Assistant(**{**assistant.to_json(), "version": 1}))
