@@ -261,11 +261,15 @@ class FaultyProxy:
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            # Closed before anything is awaited: a shutdown that cancels this
+            # task mid-cleanup must not leave a transport to the collector
+            # (an unclosed StreamWriter is a ResourceWarning, an error here).
+            for writer in (client_w, upstream_w):
+                writer.close()
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
             for writer in (client_w, upstream_w):
-                writer.close()
                 with contextlib.suppress(OSError, asyncio.CancelledError):
                     await writer.wait_closed()
 
