@@ -38,6 +38,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from psycopg.rows import DictRow
+from redis.exceptions import LockError, LockNotOwnedError
 
 from app.coordinator.base import CancelAction, CancelCallback
 from app.coordinator.local import LocalCoordinator
@@ -237,8 +238,18 @@ class DistributedCoordinator:
                 sleep=0.005,
                 blocking_timeout=self._lock_timeout_s,
             )
-            async with lock:
+            if not await lock.acquire():
+                raise LockError(f"thread {thread_id} stayed locked for {self._lock_timeout_s:g} s")
+            try:
                 yield
+            finally:
+                # Our critical section is over either way. If the lock already
+                # expired (or Redis lost the key, e.g. a restart), raising here
+                # would turn a completed creation into a 500: log it instead.
+                try:
+                    await lock.release()
+                except LockNotOwnedError:
+                    log.warning("thread lock of %s was no longer held at release", thread_id)
 
     async def claim(self, run_id: str) -> bool:
         won = bool(await self._rows(_CLAIM, (run_id, self._instance_id, self._lease_s)))
