@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -27,6 +28,8 @@ from app.endpoints import assistants, batch, playground, rules, runs, system, th
 from app.endpoints.http import JSONResponse
 from app.errors import SwitchyardError
 from app.events.factory import make_event_log
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.setup import Observability, serve_metrics
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
@@ -53,6 +56,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/ok", system.ok, methods=["GET"]),
         Route("/info", system.info, methods=["GET"]),
+        Route("/metrics", serve_metrics, methods=["GET"]),
         Route("/assistants/search", assistants.search, methods=["POST"]),
         Route("/assistants/count", assistants.count, methods=["POST"]),
         Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
@@ -113,25 +117,45 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
-def _graph_deps(settings: Settings) -> dict[str, Any]:
+def _graph_deps(settings: Settings, obs: Observability) -> dict[str, Any]:
     """What graph factories may ask for by parameter name."""
     llm = settings.llm
+    on_retry = obs.on_llm_retry
     model = make_chat_model(
         base_url=llm.base_url,
         api_key=llm.api_key.get_secret_value() if llm.api_key else None,
         model=llm.model,
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
+        # Observed: calls, failures and retries per provider, spans, traceparent.
+        http_client=(
+            obs.llm_client({llm.base_url: "default"}, timeout_s=llm.timeout_s)
+            if llm.base_url
+            else None
+        ),
+        on_retry=lambda: on_retry("default"),
     )
     return {"model": model, "outbox": settings.data_dir / "outbox"}
 
 
-def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter | None:
+def _build_router(
+    settings: Settings, registry: GraphRegistry, obs: Observability
+) -> HybridRouter | None:
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
     targets = {g: registry.description(g) for g in registry.ids() if g != AUTO_GRAPH}
-    return build_router(settings.router_settings(), targets)
+    router_settings = settings.router_settings()
+    http_client = None
+    if router_settings.llm_enabled:
+        fallback = router_settings.fallback_provider
+        providers = [*router_settings.providers, *([fallback] if fallback else [])]
+        http_client = obs.llm_client(
+            {p.base_url: p.name for p in providers}, timeout_s=router_settings.timeout_s
+        )
+    return build_router(
+        router_settings, targets, http_client=http_client, on_retry=obs.on_llm_retry
+    )
 
 
 def _config_files(settings: Settings) -> list[Path]:
@@ -155,20 +179,25 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    # Built with the app, not in the lifespan: a caller (a test) may add a
+    # span exporter to ``app.state.observability.tracing`` before it starts.
+    obs = Observability.build(settings.metrics, settings.traces)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         async with (
-            open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
+            open_storage(settings.storage, settings.sqlite_file, settings.postgres) as opened,
             _shared_redis(settings) as redis,
         ):
-            deps = _graph_deps(settings)
+            storage = obs.storage(opened, settings.storage.backend)
+            deps = _graph_deps(settings, obs)
             registry = GraphRegistry.from_config_files(
                 _config_files(settings), checkpointer=storage.checkpointer, deps=deps
             )
-            hybrid_router = _build_router(settings, registry)
-            registry.provide(router=hybrid_router)
+            hybrid_router = _build_router(settings, registry, obs)
+            # The auto graph sees the router through its observer (metrics, span).
+            registry.provide(router=obs.router(hybrid_router) if hybrid_router else None)
             await registry.load_all(skip_broken=settings.skip_broken)
             if settings.gc_freeze:
                 # Compiled graphs, modules and settings live as long as the
@@ -178,8 +207,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.collect()
                 gc.freeze()
             events = make_event_log(settings.events, redis)
+            obs.count_appends(events)
             resolver = AssistantResolver(registry)
-            streams = OpenStreams()
+            streams = OpenStreams(metrics=obs.streams["sse"])
             coordinator = LocalCoordinator(max_concurrency=settings.runs.max_concurrency)
             manager = RunManager(
                 settings=settings.runs,
@@ -189,6 +219,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 assistants=resolver,
                 coordinator=coordinator,
                 model_label=model_label(deps["model"]),
+                observer=obs.runs,
             )
             app.state.services = Services(
                 settings=settings,
@@ -199,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 assistants=resolver,
                 streams=streams,
                 router=hybrid_router,
+                observability=obs,
             )
             # A run allocates thousands of containers (LangGraph's tasks,
             # configs, writes); at Python's 700 the collector runs several times
@@ -217,13 +249,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await coordinator.close()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()
+                await obs.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=routes(),
         lifespan=lifespan,
+        middleware=[Middleware(ObservabilityMiddleware, tracing=obs.tracing)],
         exception_handlers={
             SwitchyardError: _switchyard_error,
             HTTPException: _http_error,
             Exception: _unexpected,
         },
     )
+    app.state.observability = obs
+    app.state.metrics_guard = obs.guard  # the auth gate may replace it
+    return app

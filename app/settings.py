@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.observability.settings import LogSettings, MetricsSettings, TraceSettings
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -151,6 +152,9 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logs: LogSettings = LogSettings()
+    traces: TraceSettings = TraceSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

@@ -33,15 +33,21 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.observability.logging import log_config
     from app.settings import Settings
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
+    logs = settings.logs
+    logging = log_config(fmt=logs.format, level=settings.log_level, access_log=logs.access_log)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # JSON lines with ids (or the human format), secrets redacted.
+        log_config=logging,
+        access_log=logs.access_log,
         # uvloop/httptools when installed (uvicorn[standard]); plain asyncio otherwise.
         loop="auto",
         http="auto",

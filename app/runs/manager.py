@@ -49,6 +49,7 @@ from app.errors import (
     error_body,
 )
 from app.events import Event, EventLog
+from app.observability.runs import RunObserver
 from app.runs.execution import GraphRun, build_config
 from app.runs.handle import RunHandle
 from app.runs.inputs import InputKeys
@@ -79,8 +80,10 @@ class RunManager:
         assistants: AssistantResolver,
         coordinator: Coordinator,
         model_label: str | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self._settings = settings
+        self._observer = observer or RunObserver()
         self._model_label = model_label
         self._storage = storage
         self._registry = registry
@@ -213,6 +216,17 @@ class RunManager:
     async def _drive(
         self, handle: RunHandle, lifecycle: Lifecycle, unsubscribe: Callable[[], None]
     ) -> None:
+        # Metrics, log ids and the run's span, from here to the terminal status.
+        with self._observer.run(handle) as observed:
+            await self._drive_run(handle, lifecycle, unsubscribe, observed.started)
+
+    async def _drive_run(
+        self,
+        handle: RunHandle,
+        lifecycle: Lifecycle,
+        unsubscribe: Callable[[], None],
+        started: Callable[[], None],
+    ) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
         # A stateless run's thread is its own: nobody to take turns with.
@@ -227,6 +241,7 @@ class RunManager:
                     # A scheduled start, as the API asks; not synchronisation.
                     await asyncio.sleep(handle.body.after_seconds)
                 async with self._coordinator.slot():
+                    started()
                     outcome = await self._execute(handle, lifecycle)
         except asyncio.CancelledError:
             # Cancelled while still pending: never started, nothing to undo.
