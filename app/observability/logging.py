@@ -79,7 +79,8 @@ _SECRET_KEYS = (
     r"stream_token|access_token|refresh_token|id_token|token|api[_-]?key|apikey|key|"
     r"secret|client_secret|password|passwd|signature|sig|auth|authorization"
 )
-_QUERY = re.compile(rf"(?i)([?&;](?:{_SECRET_KEYS})=)[^&\s\"'#]*")
+# key=value in a query string or free text (the key must start a word).
+_QUERY = re.compile(rf"(?i)((?:^|[?&;\s,(])(?:{_SECRET_KEYS})=)[^&\s\"'#,)]*")
 _HEADER = re.compile(
     r"(?i)((?:authorization|proxy-authorization|x-api-key|api-key|cookie|set-cookie)"
     r"[\"']?\s*[:=,]\s*[\"']?)(?:(?:bearer|basic|token)\s+)?[^\s\"',;}\]]+"

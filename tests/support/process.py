@@ -17,11 +17,12 @@ _READY = "Application startup complete"
 
 
 @contextmanager
-def serve_process(env: Mapping[str, str]) -> Iterator[str]:
+def serve_process(env: Mapping[str, str], output: list[str] | None = None) -> Iterator[str]:
     """Start ``switchyard serve`` with extra env; yield its URL once it is ready.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
-    every graph; output is drained in a thread so the pipe never fills.
+    every graph; output is drained in a thread so the pipe never fills, into
+    ``output`` when given (every line the server wrote, as it writes them).
     """
     port = free_port()
     full_env = {
@@ -39,7 +40,7 @@ def serve_process(env: Mapping[str, str]) -> Iterator[str]:
         text=True,
     )
     assert proc.stdout is not None
-    output: list[str] = []
+    output = [] if output is None else output
     for line in proc.stdout:
         output.append(line)
         if _READY in line:
