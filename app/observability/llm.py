@@ -128,6 +128,7 @@ class ObservedTransport(httpx.AsyncBaseTransport):
         assert self._tracing.tracer is not None
         span = self._tracing.tracer.start_span(
             "llm.call",
+            context=self._tracing.child_context(),
             kind=SpanKind.CLIENT,
             attributes={
                 "llm.provider": provider,

@@ -49,7 +49,8 @@ class ObservedRouter:
 
         assert self._tracing is not None
         assert self._tracing.tracer is not None
-        with self._tracing.tracer.start_as_current_span("router.decide") as span:
+        parent = self._tracing.child_context()  # the graph node that asks
+        with self._tracing.tracer.start_as_current_span("router.decide", context=parent) as span:
             try:
                 decision = await self.inner.route(request, strategy=strategy)
             except Exception as exc:

@@ -41,7 +41,9 @@ def _timed(
             if tracing is None:
                 return await method(*args, **kwargs)
             with tracing.tracer.start_as_current_span(
-                span_name, attributes={"db.system": backend, "db.operation": op}
+                span_name,
+                context=tracing.child_context(),
+                attributes={"db.system": backend, "db.operation": op},
             ):
                 return await method(*args, **kwargs)
         finally:

@@ -15,8 +15,8 @@ Where spans come from:
   request's span);
 * ``node <name>``: ``NodeSpans``, a LangChain callback handler that LangChain
   adds to every callback manager configured while the run's context has it
-  (``register_configure_hook``). It makes each node's span current for the
-  node's body, so spans inside a node nest under it (subgraph nodes too);
+  (``register_configure_hook``). Spans opened inside a node (and inside a
+  subgraph node's nodes) find it as their parent through ``child_context``;
 * ``router.decide``, ``llm.call``, ``storage.<op>``: ``app.observability.router``,
   ``.llm`` and ``.storage``, children of whatever is current.
 
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.context import register_configure_hook
 
 from app.observability.settings import TraceSettings
@@ -112,6 +113,10 @@ class Tracing:
 
         return TraceContextTextMapPropagator().extract(carrier=headers)
 
+    def child_context(self) -> Context | None:
+        """Where a span opened now belongs (see ``NodeSpans.child_context``)."""
+        return self.node_spans.child_context() if self.node_spans is not None else None
+
     def shutdown(self) -> None:
         if self.provider is not None:
             self.provider.shutdown()
@@ -146,20 +151,58 @@ def _is_node(name: object, tags: list[str] | None, metadata: dict[str, Any] | No
     return any(tag.startswith("graph:step:") for tag in tags or ())
 
 
-class NodeSpans(BaseCallbackHandler):
-    """Opens a span for each graph node's task and makes it current for the node.
+def _langchain_parent() -> UUID | None:
+    """The LangChain run the code running now belongs to (a node, a model call),
+    from the config LangChain keeps in a context variable for it."""
+    config = var_child_runnable_config.get()
+    callbacks = config.get("callbacks") if config else None
+    parent = getattr(callbacks, "parent_run_id", None)
+    return parent if isinstance(parent, UUID) else None
 
-    ``run_inline``: LangChain calls it in the task that runs the node, before
-    the node's body is started in a copy of that context, so the span is the
-    parent of everything the node does. The node's end (or error) is reported
-    in the same task, where the context is restored.
+
+class NodeSpans(BaseCallbackHandler):
+    """A span for each graph node's task, and the parent for spans opened inside it.
+
+    It never changes the current OpenTelemetry context: LangChain reports a
+    run's end from another task (a shielded copy of the context), so a span
+    attached at the start could not be detached there. Instead it keeps the
+    LangChain run tree (run id -> parent run id) while runs are open, and
+    ``child_context`` finds the node a piece of code runs in from the config
+    LangChain keeps in a context variable for it.
     """
 
-    run_inline = True
+    run_inline = True  # called in the task that runs the node, in order
 
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
-        self._open: dict[UUID, tuple[Span, object]] = {}
+        self._parents: dict[UUID, UUID | None] = {}
+        self._spans: dict[UUID, Span] = {}
+
+    def _nearest(self, run_id: UUID | None) -> Span | None:
+        while run_id is not None:
+            span = self._spans.get(run_id)
+            if span is not None:
+                return span
+            run_id = self._parents.get(run_id)
+        return None
+
+    def child_context(self) -> Context | None:
+        """The context a new span should start in: the innermost of the node the
+        calling code runs in and the current span (None: the current context)."""
+        from opentelemetry import trace
+
+        node = self._nearest(_langchain_parent())
+        if node is None:
+            return None
+        current = trace.get_current_span()
+        current_start = getattr(current, "start_time", None)
+        node_start = getattr(node, "start_time", None)
+        if current_start is not None and node_start is not None and current_start > node_start:
+            return None  # opened inside the node (router.decide): it is the innermost
+        return trace.set_span_in_context(node)
+
+    def _started(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+        self._parents[run_id] = parent_run_id
 
     def on_chain_start(
         self,
@@ -172,22 +215,56 @@ class NodeSpans(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._parents[run_id] = parent_run_id
         name = kwargs.get("name")
         if not _is_node(name, tags, metadata):
             return
-        from opentelemetry import context, trace
+        from opentelemetry import trace
 
         assert metadata is not None
-        span = self._tracer.start_span(
+        parent = self._nearest(parent_run_id)
+        self._spans[run_id] = self._tracer.start_span(
             f"node {name}",
+            context=trace.set_span_in_context(parent) if parent is not None else None,
             attributes={
                 "langgraph.node": str(name),
                 "langgraph.step": int(metadata.get("langgraph_step") or 0),
                 "langgraph.checkpoint_ns": str(metadata.get("langgraph_checkpoint_ns") or ""),
             },
         )
-        token = context.attach(trace.set_span_in_context(span))
-        self._open[run_id] = (span, token)
+
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parents[run_id] = parent_run_id
+
+    def on_llm_start(
+        self,
+        serialized: Any,
+        prompts: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parents[run_id] = parent_run_id
+
+    def on_tool_start(
+        self,
+        serialized: Any,
+        input_str: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._parents[run_id] = parent_run_id
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._close(run_id, None)
@@ -195,19 +272,28 @@ class NodeSpans(BaseCallbackHandler):
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._close(run_id, error)
 
+    def on_llm_end(self, response: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._parents.pop(run_id, None)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._parents.pop(run_id, None)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._parents.pop(run_id, None)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._parents.pop(run_id, None)
+
     def _close(self, run_id: UUID, error: BaseException | None) -> None:
-        entry = self._open.pop(run_id, None)
-        if entry is None:
+        self._parents.pop(run_id, None)
+        span = self._spans.pop(run_id, None)
+        if span is None:
             return
         from langgraph.errors import GraphBubbleUp
-        from opentelemetry import context, trace
         from opentelemetry.trace import Status, StatusCode
 
-        span, token = entry
         if error is not None and not isinstance(error, GraphBubbleUp):
             # GraphBubbleUp (interrupt(), Command to a parent) is control flow.
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, type(error).__name__))
         span.end()
-        if trace.get_current_span() is span:  # same context as the start: restore it
-            context.detach(token)  # type: ignore[arg-type]
