@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def mix(server: RunningServer, llm: OpenAIServer) -> Samples:
         run = http.post(f"/threads/{thread}/runs", json=slow).json()
         cancelled = http.post(f"/threads/{thread}/runs/{run['run_id']}/cancel?wait=true")
         assert cancelled.status_code == 204
+        # A stored run: its thread, record and checkpoints go through storage.
+        stored = {"assistant_id": "steps", "input": {}, "if_not_exists": "create"}
+        assert http.post(f"/threads/{uuid.uuid4()}/runs/wait", json=stored).is_success
         # Routed by a rule, then by the LLM (whose first answer is a 500: one retry).
         by_rule = http.post("/runs/wait", json={"assistant_id": "auto", "input": _human("count")})
         assert by_rule.json()["route"]["source"] == "rule:count"
@@ -92,7 +96,7 @@ def _settled(samples: Samples) -> bool:
     """The server noticed the socket leave, and its run ended."""
     return (
         samples.total("switchyard_client_disconnects_total", transport="ws") >= 1
-        and samples.total("switchyard_runs_finished_total") == 10
+        and samples.total("switchyard_runs_finished_total") == 11
     )
 
 
@@ -105,16 +109,16 @@ async def _leave_websocket(server: RunningServer) -> None:
 def test_metrics_when_known_mix_of_runs_then_exact_counts(mix: Samples) -> None:
     created = "switchyard_runs_created_total"
     finished = "switchyard_runs_finished_total"
-    assert mix[created, {"assistant": "steps"}] == 4  # 3 + the one the WebSocket started
+    assert mix[created, {"assistant": "steps"}] == 5  # 3 + stored + the WebSocket's
     assert mix[created, {"assistant": "failing"}] == 2
     assert mix[created, {"assistant": "slow"}] == 2
     assert mix[created, {"assistant": "auto"}] == 2
-    assert mix[finished, {"assistant": "steps", "status": "success"}] == 4
+    assert mix[finished, {"assistant": "steps", "status": "success"}] == 5
     assert mix[finished, {"assistant": "failing", "status": "error"}] == 2
     assert mix[finished, {"assistant": "slow", "status": "timeout"}] == 1
     assert mix[finished, {"assistant": "slow", "status": "interrupted"}] == 1
     assert mix[finished, {"assistant": "auto", "status": "success"}] == 2
-    assert mix.total(finished) == 10
+    assert mix.total(finished) == 11
     assert mix["switchyard_runs_pending", {}] == 0
     assert mix["switchyard_runs_running", {}] == 0
     duration = "switchyard_run_duration_seconds_count"
@@ -122,7 +126,7 @@ def test_metrics_when_known_mix_of_runs_then_exact_counts(mix: Samples) -> None:
     assert mix[
         "switchyard_run_duration_seconds_sum", {"assistant": "slow", "status": "timeout"}
     ] >= (TIMEOUT_S)
-    assert mix.total("switchyard_run_queue_wait_seconds_count") >= 9  # every run that started
+    assert mix.total("switchyard_run_queue_wait_seconds_count") >= 10  # all that started
 
 
 def test_metrics_when_routed_by_rule_and_llm_then_decisions_and_llm_calls_counted(
@@ -152,8 +156,7 @@ def test_metrics_when_streams_served_then_transport_counters_move(mix: Samples) 
 
 def test_metrics_when_storage_used_then_latency_by_backend_and_op(mix: Samples) -> None:
     ops = "switchyard_storage_op_seconds_count"
-    # Stored: the cancelled run's thread and the WebSocket's stateless run (a
-    # temporary thread); the HTTP stateless runs store nothing.
+    # Stored: the cancelled run and the stored one; stateless runs store nothing.
     assert mix[ops, {"backend": "sqlite", "op": "threads.create"}] == 2
     assert mix[ops, {"backend": "sqlite", "op": "runs.create"}] == 2
     assert mix[ops, {"backend": "sqlite", "op": "checkpoint.aget_tuple"}] >= 1
