@@ -30,7 +30,7 @@ from routers.base import STRATEGIES
 
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "delta", "tasks",
-    "checkpoints",
+    "checkpoints", "progress",
 ]  # fmt: skip
 STREAM_MODES: frozenset[str] = frozenset(StreamMode.__args__)  # type: ignore[attr-defined]
 

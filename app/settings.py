@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.observability.settings import LogSettings, MetricsSettings, TraceSettings
+from app.runs.retries import NodeRetry
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -76,6 +77,9 @@ class RunSettings(BaseModel):
     recent_outputs: int = Field(
         1_000, ge=0, description="Of those, how many keep their output for /join."
     )
+    # Transient node failures (app.runs.retries); a run may bring its own.
+    retry: NodeRetry = NodeRetry()
+    retry_by_assistant: dict[str, NodeRetry] = Field(default_factory=dict)
 
 
 class EventLogSettings(BaseModel):

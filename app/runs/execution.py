@@ -26,6 +26,7 @@ from langgraph.pregel import Pregel
 from langgraph.types import Command
 
 from app.runs.delta import DeltaEncoder, Op
+from app.runs.steps import StepCounter
 from app.schemas import CommandBody, RunCreate
 
 __all__ = ["GraphRun", "build_config", "build_input"]
@@ -104,6 +105,8 @@ class GraphRun:
     output: Any = None
     interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
+    # Counts root steps (app.runs.steps); None: no one reads this run's progress.
+    steps: StepCounter | None = None
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
     _emitted: int = 0
@@ -115,8 +118,10 @@ class GraphRun:
     def _graph_modes(self) -> list[str]:
         # "values" is always streamed: it is the run's output, and the source
         # of delta ops; it is only forwarded when the client asked for it.
-        modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested}
+        modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested if mode != "progress"}
         modes.add("values")
+        if self.steps is not None:
+            modes.add("updates")  # steps are counted from it; forwarded only if asked
         return sorted(modes)
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
@@ -126,7 +131,9 @@ class GraphRun:
         wants_values = "values" in requested
         wants_delta = "delta" in requested
         wants_messages = "messages-tuple" in requested or "messages" in requested
-        forward = {m for m in self._graph_modes() if m not in ("values", "messages")}
+        wants_progress = "progress" in requested
+        steps = self.steps
+        forward = {_GRAPH_MODE.get(m, m) for m in requested} - {"values", "messages", "progress"}
         subgraphs = self.body.stream_subgraphs
         # Subgraph streaming costs ~15% of a small graph's run; without it
         # LangGraph yields exactly the root events (checked for every mode),
@@ -168,6 +175,13 @@ class GraphRun:
                 if wants_messages:
                     self._emitted += 1
                     yield "messages" + suffix, list(chunk)
+            elif mode == "updates" and steps is not None and not ns:
+                if "updates" in forward:
+                    self._emitted += 1
+                    yield "updates", chunk
+                if steps.observe(chunk) and wants_progress:
+                    self._emitted += 1
+                    yield "progress", steps.current
             elif mode in forward:
                 self._emitted += 1
                 yield _WIRE_NAME.get(mode, mode) + suffix, chunk

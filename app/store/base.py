@@ -69,6 +69,9 @@ class Run:
     # The validated run-create body, so a queued run can start later, even
     # on another instance, from nothing but this record.
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Steps done (app.runs.steps) as the process running it last saw them;
+    # filled in by the RunManager, never stored.
+    progress: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
