@@ -156,7 +156,8 @@ class Metrics:
         )
         self.router_decisions = Counter(
             f"{_NS}_router_decisions_total",
-            "Router decisions by source kind (rule, dynamic, llm, hybrid, fallback) and target.",
+            "Router decisions by source kind (rule, semantic, dynamic, llm, hybrid, fallback)"
+            " and target.",
             ["source", "target"],
             registry=r,
         )

@@ -5,9 +5,9 @@ given the wrapper): ``routers/`` stays free of HTTP and of metrics. Each
 decision counts in ``switchyard_router_decisions_total{source, target}``
 and its own ``latency_ms`` goes to ``switchyard_router_decision_seconds``.
 ``source`` is the decision's kind, bounded whatever the rules are named:
-``rule``, ``dynamic``, ``llm``, ``hybrid`` (a rule and the LLM agreed) or
-``fallback``; the full source (``rule:publish-en``) is on the span and in
-the route event.
+``rule``, ``semantic``, ``dynamic``, ``llm``, ``hybrid`` (a rule and the
+LLM agreed) or ``fallback`` (``other`` for anything new); the full source
+(``rule:publish-en``) is on the span and in the route event.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def source_kind(source: str) -> str:
     if "+" in source:
         return "hybrid"
     kind = source.partition(":")[0]
-    return kind if kind in ("rule", "dynamic", "llm", "fallback") else "other"
+    return kind if kind in ("rule", "semantic", "dynamic", "llm", "fallback") else "other"
 
 
 class ObservedRouter:

@@ -55,7 +55,11 @@ def traced(tmp_path: Path, openai_server: OpenAIServer) -> list[ReadableSpan]:
         thread_id = http.post("/threads", json={}).json()["thread_id"]
         answer = http.post(
             f"/threads/{thread_id}/runs/wait",
-            json={"assistant_id": "auto", "input": _human("tell me about tide pools")},
+            json={
+                "assistant_id": "auto",
+                "input": _human("tell me about tide pools"),
+                "config": {"configurable": {"route_strategy": "llm_only"}},
+            },
             headers={"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"},
             timeout=30,
         )
