@@ -16,7 +16,7 @@ from app.observability.llm import ObservedTransport, retry_counter
 from app.observability.metrics import CONTENT_TYPE, Metrics, StreamMetrics, stream_metrics
 from app.observability.router import ObservedRouter
 from app.observability.runs import RunObserver
-from app.observability.settings import LogSettings, MetricsSettings, TraceSettings
+from app.observability.settings import MetricsSettings, TraceSettings
 from app.observability.storage import observe_storage
 from app.observability.tracing import Tracing
 from app.store import Storage
@@ -35,9 +35,7 @@ class Observability:
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
 
     @classmethod
-    def build(
-        cls, metrics: MetricsSettings, traces: TraceSettings, logs: LogSettings | None = None
-    ) -> Observability:
+    def build(cls, metrics: MetricsSettings, traces: TraceSettings) -> Observability:
         counting = Metrics() if metrics.enabled else None
         tracing = Tracing(traces)
         return cls(
