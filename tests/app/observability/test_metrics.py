@@ -90,6 +90,10 @@ def mix(server: RunningServer, llm: OpenAIServer) -> Samples:
             "/runs/wait", json={"assistant_id": "auto", "input": _human("hm"), "config": llm_only}
         )
         assert by_llm.json().get("route", {}).get("source") == "llm:default", by_llm.text
+        # A graph node's LLM call whose first attempt is a 500: the model retries.
+        llm.script(Reply(status=500))
+        chat = http.post("/runs/wait", json={"assistant_id": "chat", "input": _human("hi")})
+        assert "__error__" not in chat.json(), chat.text
         # A WebSocket client that leaves while following a slow run.
         asyncio.run(_leave_websocket(server))
         return eventually(http, _settled)
@@ -99,7 +103,7 @@ def _settled(samples: Samples) -> bool:
     """The server noticed the socket leave, and its run ended."""
     return (
         samples.total("switchyard_client_disconnects_total", transport="ws") >= 1
-        and samples.total("switchyard_runs_finished_total") == 11
+        and samples.total("switchyard_runs_finished_total") == 12
     )
 
 
@@ -116,12 +120,13 @@ def test_metrics_when_known_mix_of_runs_then_exact_counts(mix: Samples) -> None:
     assert mix[created, {"assistant": "failing"}] == 2
     assert mix[created, {"assistant": "slow"}] == 2
     assert mix[created, {"assistant": "auto"}] == 2
+    assert mix[created, {"assistant": "chat"}] == 1
     assert mix[finished, {"assistant": "steps", "status": "success"}] == 5
     assert mix[finished, {"assistant": "failing", "status": "error"}] == 2
     assert mix[finished, {"assistant": "slow", "status": "timeout"}] == 1
     assert mix[finished, {"assistant": "slow", "status": "interrupted"}] == 1
     assert mix[finished, {"assistant": "auto", "status": "success"}] == 2
-    assert mix.total(finished) == 11
+    assert mix.total(finished) == 12
     assert mix["switchyard_runs_pending", {}] == 0
     assert mix["switchyard_runs_running", {}] == 0
     duration = "switchyard_run_duration_seconds_count"
@@ -140,10 +145,11 @@ def test_metrics_when_routed_by_rule_and_llm_then_decisions_and_llm_calls_counte
     assert mix[decisions, {"source": "llm", "target": "steps"}] == 1
     assert mix.total(decisions) == 2
     assert mix["switchyard_router_decision_seconds_count", {"source": "llm"}] == 1
-    assert mix["switchyard_llm_calls_total", {"provider": "default"}] == 2
-    assert mix["switchyard_llm_failures_total", {"provider": "default", "reason": "http_5xx"}] == 1
-    assert mix["switchyard_llm_retries_total", {"provider": "default"}] == 1
-    assert mix["switchyard_llm_call_seconds_count", {"provider": "default"}] == 2
+    # The router's classifier and the chat node's model: 2 attempts each, one retried.
+    assert mix["switchyard_llm_calls_total", {"provider": "default"}] == 4
+    assert mix["switchyard_llm_failures_total", {"provider": "default", "reason": "http_5xx"}] == 2
+    assert mix["switchyard_llm_retries_total", {"provider": "default"}] == 2
+    assert mix["switchyard_llm_call_seconds_count", {"provider": "default"}] == 4
 
 
 def test_metrics_when_streams_served_then_transport_counters_move(mix: Samples) -> None:
