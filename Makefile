@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Human-readable logs on a terminal; the default (JSON lines) is for log pipelines.
 run: $(STAMP)
-	$(BIN)/switchyard serve
+	SWITCHYARD_LOGS_FORMAT=$${SWITCHYARD_LOGS_FORMAT:-text} $(BIN)/switchyard serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

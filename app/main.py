@@ -52,6 +52,9 @@ from app.events.factory import make_event_log
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
+from app.observability.endpoint import metrics_public_paths
+from app.observability.middleware import ObservabilityMiddleware
+from app.observability.setup import Observability, serve_metrics
 from app.platform import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
@@ -83,6 +86,7 @@ def routes() -> list[BaseRoute]:
         Route("/ok", system.ok, methods=["GET"]),
         Route("/info", system.info, methods=["GET"]),
         Route("/openapi.json", openapi.document, methods=["GET"]),
+        Route("/metrics", serve_metrics, methods=["GET"]),
         Route("/assistants/search", assistants.search, methods=["POST"]),
         Route("/assistants/count", assistants.count, methods=["POST"]),
         Route("/assistants/{assistant_id}", assistants.get, methods=["GET"]),
@@ -153,25 +157,45 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
-def _graph_deps(settings: Settings) -> dict[str, Any]:
+def _graph_deps(settings: Settings, obs: Observability) -> dict[str, Any]:
     """What graph factories may ask for by parameter name."""
     llm = settings.llm
+    on_retry = obs.on_llm_retry
     model = make_chat_model(
         base_url=llm.base_url,
         api_key=llm.api_key.get_secret_value() if llm.api_key else None,
         model=llm.model,
         timeout_s=llm.timeout_s,
         max_retries=llm.max_retries,
+        # Observed: calls, failures and retries per provider, spans, traceparent.
+        http_client=(
+            obs.llm_client({llm.base_url: "default"}, timeout_s=llm.timeout_s)
+            if llm.base_url
+            else None
+        ),
+        on_retry=lambda: on_retry("default"),
     )
     return {"model": model, "outbox": settings.data_dir / "outbox"}
 
 
-def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter | None:
+def _build_router(
+    settings: Settings, registry: GraphRegistry, obs: Observability
+) -> HybridRouter | None:
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
     targets = {g: registry.description(g) for g in registry.routable_ids() if g != AUTO_GRAPH}
-    return build_router(settings.router_settings(), targets)
+    router_settings = settings.router_settings()
+    http_client = None
+    if router_settings.llm_enabled:
+        fallback = router_settings.fallback_provider
+        providers = [*router_settings.providers, *([fallback] if fallback else [])]
+        http_client = obs.llm_client(
+            {p.base_url: p.name for p in providers}, timeout_s=router_settings.timeout_s
+        )
+    return build_router(
+        router_settings, targets, http_client=http_client, on_retry=obs.on_llm_retry
+    )
 
 
 def _config_files(settings: Settings) -> list[Path]:
@@ -246,11 +270,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     # Built before serving: a broken auth.py or key stops startup, like a graph.
     gate = build_gate(settings.auth, settings.graphs)
+    # /metrics public, or behind its own scrape token: the gate lets it pass.
+    gate.public_paths |= metrics_public_paths(settings.metrics)
     # langgraph.json's "http" section: custom routes, disable_*, cors, mount_prefix.
     http = custom_routes.load_http_config(settings.graphs)
     user = custom_routes.user_app(http)
     if http is not None and http.disable_webhooks:
         settings.webhooks.enabled = False
+    # Built with the app, not in the lifespan: a caller (a test) may add a
+    # span exporter to ``app.state.observability.tracing`` before it starts.
+    obs = Observability.build(settings.metrics, settings.traces)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -258,12 +287,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         redact_access_log()
         _log_auth(gate)
         async with (
-            open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
+            open_storage(settings.storage, settings.sqlite_file, settings.postgres) as opened,
             _shared_redis(settings) as redis,
             open_longterm_store(settings) as store,
             contextlib.AsyncExitStack() as stack,
         ):
-            deps = _graph_deps(settings)
+            storage = obs.storage(opened, settings.storage.backend)
+            deps = _graph_deps(settings, obs)
             # MCP tools: flows call them by name; factories may ask for `mcp_tools`.
             mcp_registry = McpRegistry(settings.mcp.servers)
             deps.update(mcp=mcp_registry, mcp_tools=mcp_registry.langchain_tools)
@@ -279,8 +309,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             flow_service = FlowService(storage.flows, registry)
             await flow_service.load(settings.flows.files)  # before the router: flows are targets
-            hybrid_router = _build_router(settings, registry)
-            registry.provide(router=hybrid_router)
+            hybrid_router = _build_router(settings, registry, obs)
+            # The auto graph sees the router through its observer (metrics, span).
+            registry.provide(router=obs.router(hybrid_router) if hybrid_router else None)
             await registry.load_all(skip_broken=settings.skip_broken)
             if settings.gc_freeze:
                 # Compiled graphs, modules and settings live as long as the
@@ -290,10 +321,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.collect()
                 gc.freeze()
             events = make_event_log(settings.events, redis)
+            obs.count_appends(events)
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
             flow_service.on_change = resolver.sync_system  # flows are assistants too
-            streams = OpenStreams()
+            streams = OpenStreams(metrics=obs.streams["sse"])
             coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(
                 settings=settings.runs,
@@ -303,6 +335,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 assistants=resolver,
                 coordinator=coordinator,
                 model_label=model_label(deps["model"]),
+                observer=obs.runs,
             )
             await stack.enter_async_context(custom_routes.user_lifespan(user))
             platform = await stack.enter_async_context(
@@ -323,6 +356,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 flows=flow_service,
                 mcp=mcp_registry,
                 mcp_endpoint=McpEndpoint(registry, manager) if settings.mcp.serve else None,
+                observability=obs,
             )
             # A run allocates thousands of containers (LangGraph's tasks,
             # configs, writes); at Python's 700 the collector runs several times
@@ -357,11 +391,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await gate.aclose()
                 if hybrid_router is not None:
                     await hybrid_router.aclose()
+                await obs.aclose()
 
-    return Starlette(
+    # Observability outermost: every request gets its id and span, refusals included.
+    app = Starlette(
         routes=custom_routes.filter_routes(routes(), http),
-        middleware=custom_routes.middleware(http, user, _middleware(settings, gate)),
         lifespan=lifespan,
+        middleware=[
+            Middleware(ObservabilityMiddleware, tracing=obs.tracing),
+            *custom_routes.middleware(http, user, _middleware(settings, gate)),
+        ],
         exception_handlers={
             SwitchyardError: _switchyard_error,
             FlowParamsError: _flow_params_error,
@@ -369,3 +408,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Exception: _unexpected,
         },
     )
+    app.state.observability = obs
+    return app

@@ -39,7 +39,7 @@ from routers.base import STRATEGIES
 
 StreamMode = Literal[
     "values", "updates", "messages", "messages-tuple", "custom", "debug", "delta", "tasks",
-    "checkpoints", "events", "tools",
+    "checkpoints", "events", "tools", "progress",
 ]  # fmt: skip
 STREAM_MODES: frozenset[str] = frozenset(StreamMode.__args__)  # type: ignore[attr-defined]
 

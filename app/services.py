@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -18,6 +19,9 @@ from app.store import Storage
 from app.transport.sse_response import OpenStreams
 from graphs.registry import GraphRegistry
 from routers.hybrid import HybridRouter
+
+if TYPE_CHECKING:
+    from app.observability.setup import Observability
 
 __all__ = ["Services", "services_of"]
 
@@ -36,6 +40,7 @@ class Services:
     flows: FlowService | None = None
     mcp: McpRegistry | None = None
     mcp_endpoint: McpEndpoint | None = None
+    observability: Observability | None = None
 
 
 def services_of(connection: HTTPConnection) -> Services:

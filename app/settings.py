@@ -18,6 +18,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.settings import AuthSettings, CorsSettings
 from app.mcp.config import McpSettings
+from app.observability.settings import LogSettings, MetricsSettings, TraceSettings
+from app.runs.retries import NodeRetry
 from app.settings_platform import (
     CronSettings,
     LongTermStoreSettings,
@@ -95,6 +97,9 @@ class RunSettings(BaseModel):
     recent_max_bytes: int = Field(
         64 << 20, ge=0, description="What those runs may hold in all (JSON bytes; app.runs.recent)."
     )
+    # Transient node failures (app.runs.retries); a run may bring its own.
+    retry: NodeRetry = NodeRetry()
+    retry_by_assistant: dict[str, NodeRetry] = Field(default_factory=dict)
 
 
 class EventLogSettings(BaseModel):
@@ -198,6 +203,9 @@ class Settings(BaseSettings):
     cors: CorsSettings = CorsSettings()
     flows: FlowSettings = FlowSettings()
     mcp: McpSettings = McpSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logs: LogSettings = LogSettings()
+    traces: TraceSettings = TraceSettings()
 
     @model_validator(mode="after")
     def _openai_fallbacks(self) -> Settings:

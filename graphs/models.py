@@ -18,9 +18,17 @@ mode sees their tokens through the ordinary callbacks:
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterator,
+    Sequence,
+)
 from typing import Any
 
+import httpx
 import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -147,13 +155,17 @@ class RetryingChatOpenAI(ChatOpenAI):
     retry_attempts: int = Field(default=3, ge=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)
     retry_max_backoff_s: float = Field(default=8.0, ge=0)
+    # Told before each retry (the server counts them per provider).
+    on_retry: Callable[[], None] | None = Field(default=None, exclude=True)
 
     def _policy(self) -> dict[str, Any]:
+        on_retry = self.on_retry
         return {
             "stop": stop_after_attempt(self.retry_attempts + 1),
             "wait": wait_exponential(multiplier=self.retry_backoff_s, max=self.retry_max_backoff_s),
             "retry": retry_if_exception_type(TRANSIENT_ERRORS),
             "reraise": True,
+            "before_sleep": (lambda _: on_retry()) if on_retry is not None else None,
         }
 
     def with_structured_output(self, *args: Any, **kwargs: Any) -> Runnable[Any, Any]:
@@ -225,11 +237,14 @@ def make_chat_model(
     timeout_s: float,
     max_retries: int,
     backoff_s: float = 0.5,
+    http_client: httpx.AsyncClient | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> BaseChatModel:
     """The model LLM nodes use: offline when ``base_url`` is None, else OpenAI-compatible.
 
     ``max_retries`` retries follow the first attempt on transient errors,
-    waiting ``backoff_s``, ``2*backoff_s``, ... in between.
+    waiting ``backoff_s``, ``2*backoff_s``, ... in between, each announced to
+    ``on_retry``. ``http_client`` (async calls) is the server's observed one.
     """
     if base_url is None:
         return OfflineChatModel()
@@ -243,6 +258,8 @@ def make_chat_model(
         streaming=True,
         retry_attempts=max_retries,
         retry_backoff_s=backoff_s,
+        http_async_client=http_client,
+        on_retry=on_retry,
     )
 
 

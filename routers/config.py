@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from routers.base import Strategy
@@ -85,13 +86,17 @@ def build_router(
     targets: Mapping[str, str],
     *,
     clock: Callable[[], datetime] | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    on_retry: Callable[[str], None] | None = None,
 ) -> HybridRouter:
     """A ready router over ``targets`` (graph id -> description).
 
     Raises ``RuleLoadError`` for a bad rules directory and
     ``RouterConfigError`` for a bad fallback target or dynamic rule spec.
-    Call ``aclose()`` on the router at shutdown (it owns HTTP connections and,
-    with ``watch_rules``, the thread watching the rules directory).
+    Call ``aclose()`` on the router at shutdown (it owns HTTP connections,
+    ``http_client``'s too when given, and, with ``watch_rules``, the thread
+    watching the rules directory). ``on_retry(provider)`` hears of every LLM
+    retry.
     """
     require_target(settings.fallback_target, targets, "fallback target")
     rules = RuleBook(settings.rules_dir, targets, semantic_model=settings.semantic_model)
@@ -107,6 +112,8 @@ def build_router(
             max_retries=settings.max_retries,
             backoff_s=settings.retry_backoff_s,
             backoff_max_s=settings.retry_backoff_max_s,
+            http_client=http_client,
+            on_retry=on_retry,
         )
     router = HybridRouter(
         rules,

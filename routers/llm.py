@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,6 +119,8 @@ class LLMClassifier:
         max_retries: int = 2,
         backoff_s: float = 0.5,
         backoff_max_s: float = 8.0,
+        http_client: httpx.AsyncClient | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
         if not providers and fallback is None:
             raise ValueError("the LLM classifier needs at least one provider")
@@ -130,8 +132,10 @@ class LLMClassifier:
         self._system = _INSTRUCTIONS.format(
             targets="\n".join(f"- {gid}: {desc or gid}" for gid, desc in self.targets.items())
         )
-        # One connection pool for every provider, closed by ``aclose``.
-        self._http = httpx.AsyncClient(timeout=timeout_s)
+        # One connection pool for every provider, closed by ``aclose`` (a
+        # client given here is owned from now on: the server's is observed).
+        self._http = http_client or httpx.AsyncClient(timeout=timeout_s)
+        self._on_retry = on_retry  # told the provider's name before each retry
         self._slots = [self._slot(p) for p in providers]
         self._fallback = self._slot(fallback) if fallback is not None else None
         self._turn = itertools.count()
@@ -201,6 +205,7 @@ class LLMClassifier:
             stop=stop_after_attempt(self.max_retries + 1),
             wait=backoff(multiplier=initial, max=most, jitter=initial),
             reraise=True,
+            before_sleep=self._retry_hook(slot.name),
         )
         try:
             async for attempt in retrying:
@@ -211,6 +216,12 @@ class LLMClassifier:
             attempts = retrying.statistics.get("attempt_number", 1)
             raise _ProviderFailed(f"{_describe(exc)} after {attempts} attempt(s)") from exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def _retry_hook(self, provider: str) -> Callable[[Any], None] | None:
+        on_retry = self._on_retry
+        if on_retry is None:
+            return None
+        return lambda _: on_retry(provider)
 
     async def aclose(self) -> None:
         """Close the HTTP connections of every provider."""

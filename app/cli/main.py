@@ -53,6 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.observability.logging import log_config
+    from app.observability.metrics import multiprocess_metrics
 
     overrides = {k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     settings = Settings(**overrides)
@@ -60,29 +62,37 @@ def _serve(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"switchyard serve: {problem}", file=sys.stderr)
         return 2
+    logs = settings.logs
+    logging = log_config(fmt=logs.format, level=settings.log_level, access_log=logs.access_log)
     if args.workers > 1:
         # Each worker process builds its own app from the environment.
         for key, value in overrides.items():
             os.environ[f"SWITCHYARD_{key.upper()}"] = str(value)
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            workers=args.workers,
-            # A worker compiling every graph at startup may not answer the
-            # supervisor's 5 s ping on a busy machine; it is starting, not hung.
-            timeout_worker_healthcheck=60,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            loop="auto",
-            http="auto",
-        )
+        with multiprocess_metrics():
+            uvicorn.run(
+                "app.main:create_app",
+                factory=True,
+                workers=args.workers,
+                # A worker compiling every graph at startup may not answer the
+                # supervisor's 5 s ping on a busy machine; it is starting, not hung.
+                timeout_worker_healthcheck=60,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+                log_config=logging,
+                access_log=logs.access_log,
+                loop="auto",
+                http="auto",
+            )
         return 0
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # JSON lines with ids (or the human format), secrets redacted.
+        log_config=logging,
+        access_log=logs.access_log,
         # uvloop/httptools when installed (uvicorn[standard]); plain asyncio otherwise.
         loop="auto",
         http="auto",

@@ -3,8 +3,9 @@
 * ``POST /runs/batch``         → ``[Run, ...]`` at once; the runs proceed in the background.
 * ``POST /runs/batch/wait``    → ``{"results": [...]}`` in input order, ``\\n`` keep-alives
   before it.
-* ``POST /runs/batch/stream``  → SSE ``result`` per item as it ends, heartbeats, then
-  ``end`` with ``{"total": n, "by_status": {...}}``.
+* ``POST /runs/batch/stream``  → SSE ``progress`` ``{"done": 0, "total": n}``, then per
+  item as it ends ``result`` and ``progress`` ``{"done": k, "total": n}``, heartbeats,
+  then ``end`` with ``{"total": n, "by_status": {...}}``.
 
 Leaving early (the client disconnects) cancels a ``/wait`` or ``/stream``
 batch's unfinished items: their results could no longer be delivered.
@@ -12,6 +13,7 @@ batch's unfinished items: their results could no longer be delivered.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.requests import Request
@@ -81,18 +83,30 @@ async def _result_events(
     runner: BatchRunner, batch: Batch, keepalive_s: float, reservation: Reservation
 ) -> AsyncIterator[Sequence[Event]]:
     # Not a run's log: nothing can resume a batch, so the ids only number
-    # the events of this one response. An empty batch is a heartbeat.
+    # the events of this one response. An empty batch is a heartbeat. Each
+    # result is followed by ``progress`` {"done", "total"} (and one opens the
+    # stream), so a client sees how far the batch is without counting.
     statuses: list[str] = []
+    total = len(batch.items)
+    ids = itertools.count(1)
     try:
+        yield (_progress(next(ids), 0, total),)
         async for result in runner.results_as_completed(batch, keepalive_s=keepalive_s):
             if result is None:
                 yield ()
                 continue
             statuses.append(result.status)
-            yield (Event(str(len(statuses)), "result", serde.dumps(result.to_json())),)
+            yield (
+                Event(str(next(ids)), "result", serde.dumps(result.to_json())),
+                _progress(next(ids), len(statuses), total),
+            )
     finally:
         reservation.release()
-    yield (Event(str(len(statuses) + 1), "end", serde.dumps(summary(statuses))),)
+    yield (Event(str(next(ids)), "end", serde.dumps(summary(statuses))),)
+
+
+def _progress(event_id: int, done: int, total: int) -> Event:
+    return Event(str(event_id), "progress", serde.dumps({"done": done, "total": total}))
 
 
 async def stream(request: Request) -> Response:

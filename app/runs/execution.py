@@ -28,6 +28,7 @@ from langgraph.types import Command
 from app.runs.delta import DeltaEncoder, Op
 from app.runs.messages_mode import MessageAccumulator
 from app.runs.sources import INTERRUPT_KEY, event_parts, protocol_parts
+from app.runs.steps import StepCounter
 from app.schemas import CommandBody, RunCreate
 
 __all__ = ["GraphRun", "build_config", "build_input"]
@@ -109,6 +110,8 @@ class GraphRun:
     interrupted: bool = False
     keyframe_every: int = 0  # 0: only the first delta of a namespace is a keyframe
     protocol: bool = False
+    # Counts root steps (app.runs.steps); None: no one reads this run's progress.
+    steps: StepCounter | None = None
     _encoders: dict[tuple[str, ...], DeltaEncoder] = field(default_factory=dict)
     _keyframed: dict[tuple[str, ...], int] = field(default_factory=dict)  # ns -> epoch
     _accumulators: dict[tuple[str, ...], MessageAccumulator] = field(default_factory=dict)
@@ -121,8 +124,10 @@ class GraphRun:
     def _graph_modes(self) -> list[str]:
         # "values" is always streamed: it is the run's output, and the source
         # of delta ops; it is only forwarded when the client asked for it.
-        modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested}
+        modes = {_GRAPH_MODE.get(mode, mode) for mode in self.requested if mode != "progress"}
         modes.add("values")
+        if self.steps is not None:
+            modes.add("updates")  # steps are counted from it; forwarded only if asked
         return sorted(modes - _NOT_GRAPH_MODES)
 
     def _parts(self, nested: bool) -> AsyncIterator[Any]:
@@ -156,8 +161,11 @@ class GraphRun:
         wants_delta = "delta" in requested
         wants_tuples = "messages-tuple" in requested or self.protocol
         wants_messages = "messages" in requested and not self.protocol
-        forward = {m for m in self._graph_modes() if m not in ("values", "messages")}
-        forward.update(_NOT_GRAPH_MODES.intersection(requested))
+        wants_progress = "progress" in requested
+        steps = self.steps
+        # What the client asked for, not what the graph streams: "updates"
+        # may be streamed only to count steps.
+        forward = {_GRAPH_MODE.get(m, m) for m in requested} - {"values", "messages", "progress"}
         subgraphs = self.body.stream_subgraphs or self.protocol
         # Subgraph streaming costs ~15% of a small graph's run; without it
         # LangGraph yields exactly the root events (checked for every mode),
@@ -198,6 +206,13 @@ class GraphRun:
                     for name, data in accumulator.feed(*chunk):
                         self._emitted += 1
                         yield name + suffix, data
+            elif mode == "updates" and steps is not None and not ns:
+                if "updates" in forward:
+                    self._emitted += 1
+                    yield "updates", chunk
+                if steps.observe(chunk) and wants_progress:
+                    self._emitted += 1
+                    yield "progress", steps.current
             elif mode in forward:
                 self._emitted += 1
                 yield _WIRE_NAME.get(mode, mode) + suffix, chunk

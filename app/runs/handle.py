@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from app.runs.recent import RunOutcome
+from app.runs.steps import StepCounter
 from app.schemas import RunCreate
 from app.store.base import Run, RunStatus, utcnow
 
@@ -33,6 +34,7 @@ class RunHandle:
     # What a ``memory`` run's record would say (stored runs keep it in storage).
     status: RunStatus = "pending"
     updated_at: datetime | None = None
+    steps: StepCounter | None = None  # the run's progress while it executes
 
     async def ended(self) -> None:
         """Return once the run's task has finished, however it finished.
@@ -47,8 +49,14 @@ class RunHandle:
     def snapshot(self) -> Run:
         """A ``memory`` run as its record would read now."""
         return dataclasses.replace(
-            self.run, status=self.status, updated_at=self.updated_at or self.run.updated_at
+            self.run,
+            status=self.status,
+            updated_at=self.updated_at or self.run.updated_at,
+            progress=self.progress(),
         )
+
+    def progress(self) -> dict[str, Any] | None:
+        return dict(self.steps.current) if self.steps is not None else None
 
     def cancel(self, action: str) -> None:
         """Stop the run's task (a cancel signal arrived); ``action`` says what follows."""

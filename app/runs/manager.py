@@ -59,12 +59,15 @@ from app.errors import (
 )
 from app.events import Event, EventLog
 from app.flows.params import check_flow_params
+from app.observability.runs import RunObserver
 from app.runs.execution import GraphRun, build_config
 from app.runs.handle import RunHandle
 from app.runs.inputs import InputKeys
 from app.runs.lifecycle import EphemeralLifecycle, Lifecycle, MemoryLifecycle, StoredLifecycle
 from app.runs.recent import RecentRuns, RunOutcome
 from app.runs.resolver import AssistantResolver
+from app.runs.retries import RetryPolicies
+from app.runs.steps import StepCounter
 from app.runs.thread_watch import ThreadWatch
 from app.schemas import RunCreate
 from app.settings import RunSettings
@@ -91,8 +94,11 @@ class RunManager:
         assistants: AssistantResolver,
         coordinator: Coordinator,
         model_label: str | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self._settings = settings
+        self._observer = observer or RunObserver()
+        self._retries = RetryPolicies(settings.retry, settings.retry_by_assistant)
         self._model_label = model_label
         self._storage = storage
         self._registry = registry
@@ -142,6 +148,7 @@ class RunManager:
         """
         body, graph_id, assistant_id = await self._assistants.for_run(body)
         check_flow_params(self._registry, graph_id, body)
+        self._retries.check(body)  # a bad per-run retry policy is the request's fault
         await self._input_keys.check(graph_id, body.input)
         stateless = thread_id is None and body.on_completion != "keep"
         if ephemeral and not stateless:
@@ -274,6 +281,17 @@ class RunManager:
     async def _drive(
         self, handle: RunHandle, lifecycle: Lifecycle, unsubscribe: Callable[[], None]
     ) -> None:
+        # Metrics, log ids and the run's span, from here to the terminal status.
+        with self._observer.run(handle) as observed:
+            await self._drive_run(handle, lifecycle, unsubscribe, observed.started)
+
+    async def _drive_run(
+        self,
+        handle: RunHandle,
+        lifecycle: Lifecycle,
+        unsubscribe: Callable[[], None],
+        started: Callable[[], None],
+    ) -> None:
         run = handle.run
         outcome = RunOutcome(status="interrupted")
         # A stateless run's thread is its own: nobody to take turns with.
@@ -288,6 +306,7 @@ class RunManager:
                     # A scheduled start, as the API asks; not synchronisation.
                     await asyncio.sleep(handle.body.after_seconds)
                 async with self._coordinator.slot():
+                    started()
                     outcome = await self._execute(handle, lifecycle)
         except asyncio.CancelledError:
             # Cancelled while still pending: never started, nothing to undo.
@@ -314,6 +333,10 @@ class RunManager:
         run, body = handle.run, handle.body
         started = time.perf_counter()
         graph = await lifecycle.graph(handle)
+        if lifecycle.logged:  # someone can read its progress: count its steps
+            handle.steps = StepCounter.for_graph(graph, resumed=body.command is not None)
+        retry = self._retries.policy(body, handle.graph_id, run.assistant_id)
+        graph = self._retries.apply(graph, retry, lambda node: self._node_retried(handle, node))
         # Before ``started``: only a rollback's restart point is a checkpoint
         # to run from; the start checkpoint it records is not.
         config = build_config(
@@ -334,6 +357,7 @@ class RunManager:
             keyframe_every=self._keyframe_every,
             protocol=handle.protocol,
         )
+        graph_run.steps = handle.steps
         error: dict[str, Any] | None = None
         status: RunStatus = "success"
         try:
@@ -356,6 +380,11 @@ class RunManager:
             error=error,
             execution_time=time.perf_counter() - started,
         )
+
+    def _node_retried(self, handle: RunHandle, node: str) -> None:
+        self._observer.node_retried(handle.graph_id)
+        if handle.steps is not None:
+            handle.steps.retried(node)
 
     async def _finish(self, handle: RunHandle, lifecycle: Lifecycle, outcome: RunOutcome) -> None:
         run = handle.run
@@ -394,11 +423,19 @@ class RunManager:
         run = self._memory_run(thread_id, run_id)
         if run is not None:
             return run
-        return await self._storage.runs.get(run_id, thread_id=thread_id)
+        return self._with_progress(await self._storage.runs.get(run_id, thread_id=thread_id))
 
     async def find_any(self, run_id: str) -> Run | None:
         """``find`` for callers that know only the run id (the WebSocket)."""
-        return self._memory_run(None, run_id) or await self._storage.runs.get(run_id)
+        run = self._memory_run(None, run_id)
+        return run or self._with_progress(await self._storage.runs.get(run_id))
+
+    def _with_progress(self, run: Run | None) -> Run | None:
+        """A stored run's record, with its progress if it executes here now."""
+        handle = self._handles.get(run.run_id) if run is not None else None
+        if run is not None and handle is not None:
+            run.progress = handle.progress()
+        return run
 
     # -- recovery -----------------------------------------------------------
 

@@ -18,6 +18,9 @@ Progress is a fraction only where the graph's shape gives it a meaning:
 * a node counts as completed on its root-level ``updates`` event, a root
   ``tasks`` result without error, or a root ``debug`` ``task_result`` without
   error (subgraph events never count: they are inside one root node);
+* a run that streams ``progress`` (``app.runs.steps``) reports its own
+  fraction, which also covers graphs whose remaining path became known
+  mid-run; the latest reported one wins over the chain rule;
 * anything else — branches, ``Command(goto=...)`` hand-offs, cycles, or a run
   whose ``stream_mode`` has none of ``PROGRESS_MODES`` (its log cannot say
   when a node completes) — gives ``None``. Progress is never estimated.
@@ -112,9 +115,12 @@ class RunTracker:
     done: set[str] = field(default_factory=set)
     started_ms: int | None = None
     ended_ms: int | None = None
+    reported: float | None = None  # the fraction of the last ``progress`` event
 
     @property
     def progress(self) -> float | None:
+        if self.reported is not None:
+            return self.reported
         if self.nodes is None:
             return None
         return len(self.done) / len(self.nodes)
@@ -144,5 +150,8 @@ class RunTracker:
                 self.status = "success"
             else:
                 self.status = _ERROR_STATUS.get(str(self.error.get("code")), "error")
+        elif name == "progress":
+            fraction = orjson.loads(event.data).get("fraction")
+            self.reported = float(fraction) if fraction is not None else None
         elif self.nodes is not None:
             self.done.update(n for n in _completed_node(name, event.data) if n in self.nodes)

@@ -7,6 +7,7 @@
 //   messages[|ns]    [chunk, metadata]: tokens
 //   tasks[|ns]       node start / finish, for the timeline
 //   updates[|ns]     what each node wrote (and interrupts)
+//   progress         steps done, and a fraction where the graph's shape knows it
 //   error, end       the run is over: close, or the browser reconnects forever
 //
 // Subgraph events are named "mode|node:task_id". EventSource has no wildcard
@@ -27,8 +28,8 @@
 
 import { applyPatch } from "./patch.js";
 
-const STREAM_MODES = ["delta", "custom", "messages-tuple", "updates", "tasks"];
-const WIRE_MODES = ["delta", "custom", "messages", "updates", "tasks"];
+const STREAM_MODES = ["delta", "custom", "messages-tuple", "updates", "tasks", "progress"];
+const WIRE_MODES = ["delta", "custom", "messages", "updates", "tasks", "progress"];
 const MAX_LOG_ROWS = 2000;
 
 const $ = (selector) => document.querySelector(selector);
@@ -419,6 +420,9 @@ class RunFollower {
           this.panels.taskFinished(ns, data);
         }
         break;
+      case "progress":
+        showProgress(data);
+        break;
       case "updates":
         for (const [node, update] of Object.entries(data ?? {})) {
           if (node === "__interrupt__") this.panels.note(ns, "interrupt", preview(update));
@@ -458,6 +462,19 @@ class RunFollower {
     if (problem) banner.show(problem);
     this.onDone();
   }
+}
+
+// Steps done; a bar only where the server knows the total (it never guesses).
+function showProgress(data) {
+  const bar = $("#run-progress-bar");
+  const known = data && data.fraction !== null && data.fraction !== undefined;
+  const steps = data ? data.steps : 0;
+  const retried = data && data.retries ? `, ${data.retries} retried` : "";
+  $("#run-progress-text").textContent = known
+    ? `${steps} of ${data.total} steps${retried}`
+    : `${steps} step${steps === 1 ? "" : "s"}${retried}`;
+  bar.hidden = !known;
+  if (known) bar.value = data.fraction;
 }
 
 // -- the form -------------------------------------------------------------------
@@ -580,6 +597,7 @@ async function run(event) {
     });
     $("#run-id").textContent = created.run_id;
     $("#run-status").textContent = created.status;
+    showProgress(created.progress);
     $("#reconnects").textContent = "0";
     $("#event-count").textContent = "0";
     $("#dup-count").textContent = "0";

@@ -77,6 +77,9 @@ class Run:
     kwargs: dict[str, Any] = field(default_factory=dict)
     # 1, plus one each time the run was taken over after its worker died.
     attempt: int = 1
+    # Steps done (app.runs.steps) as the process running it last saw them;
+    # filled in by the RunManager, never stored.
+    progress: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

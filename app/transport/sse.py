@@ -23,7 +23,7 @@ from app.errors import SwitchyardError, error_body
 from app.events import Event
 from app.events.keepalive import with_keepalive
 from app.settings import SSESettings
-from app.transport.sse_response import EventStreamResponse, OpenStreams
+from app.transport.sse_response import HEARTBEAT, EventStreamResponse, OpenStreams
 
 __all__ = ["event_stream_response", "frame", "run_stream_headers", "waiting_json_response"]
 
@@ -36,7 +36,7 @@ def run_stream_headers(thread_id: str, run_id: str) -> dict[str, str]:
     }
 
 
-_HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
+_HEARTBEAT = HEARTBEAT
 
 
 def frame(event: Event) -> bytes:

@@ -32,11 +32,14 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
+from sse_starlette import ServerSentEvent
 from sse_starlette.sse import AppStatus
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["EventStreamResponse", "OpenStreams"]
+from app.observability.metrics import StreamMetrics
+
+__all__ = ["HEARTBEAT", "EventStreamResponse", "OpenStreams"]
 
 log = logging.getLogger("switchyard.sse")
 
@@ -48,6 +51,7 @@ _HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 _WATCH_S = 0.5  # how often stuck sends and a stopping server are looked for
+HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()  # one object: counted by identity
 
 
 class _Stream:
@@ -75,7 +79,9 @@ class OpenStreams:
         exiting: Callable[[], bool] = lambda: AppStatus.should_exit,
         *,
         watch_s: float = _WATCH_S,
+        metrics: StreamMetrics | None = None,
     ) -> None:
+        self.metrics = metrics or StreamMetrics(None, "sse")
         self._streams: set[_Stream] = set()
         self._exiting = exiting
         self._watch_s = watch_s
@@ -86,10 +92,13 @@ class OpenStreams:
     def open(self, writer: asyncio.Task[object], send_timeout_s: float | None) -> _Stream:
         stream = _Stream(writer, send_timeout_s)
         self._streams.add(stream)
+        self.metrics.open.inc()
         return stream
 
     def close(self, stream: _Stream) -> None:
-        self._streams.discard(stream)
+        if stream in self._streams:
+            self._streams.discard(stream)
+            self.metrics.open.dec()
 
     def close_all(self) -> None:
         """End every open stream: each sends its last chunk and returns."""
@@ -110,6 +119,8 @@ class OpenStreams:
         for stream in self._streams:
             since, limit = stream.sending_since, stream.send_timeout_s
             if since is not None and limit is not None and now - since > limit:
+                if stream.end is None:
+                    self.metrics.timeouts.inc()
                 self._end(stream, "send timeout")
 
     async def watch(self) -> None:
@@ -182,15 +193,21 @@ class EventStreamResponse(Response):
 
     async def _write(self, send: Send, stream: _Stream) -> None:
         loop = asyncio.get_running_loop()
+        metrics = self.streams.metrics
+        sent, heartbeats = metrics.bytes_sent, metrics.heartbeats
         async for chunk in self.chunks:
             stream.sending_since = loop.time()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
             stream.sending_since = None
+            sent.inc(len(chunk))
+            if chunk is HEARTBEAT:
+                heartbeats.inc()
 
     async def _listen(self, receive: Receive, writer: asyncio.Task[object]) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass  # a request body arriving late: nothing to do with it
         self.client_left = True
+        self.streams.metrics.closed_by_client.inc()
         try:
             if self.on_disconnect is not None:
                 await self.on_disconnect()

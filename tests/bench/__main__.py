@@ -28,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--peers", action="store_true", help="Switchyard vs langgraph dev/LangServe"
     )
     parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="only the metrics + JSON logs on vs off row",
+    )
+    parser.add_argument(
         "--peers-venv", type=Path, default=Path(".bench-peers-venv"), help="venv with the peers"
     )
     args = parser.parse_args(argv)
@@ -38,7 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.scale = args.scale
     if args.idle_streams is not None:
         options.idle_streams = args.idle_streams
-    if args.peers:
+    if args.observability:
+        from tests.bench.suite import run_observability_only
+
+        uvloop.run(run_observability_only(options))
+    elif args.peers:
         from tests.bench.peers.suite import run_peers
 
         uvloop.run(run_peers(args.peers_venv.resolve(), scale=options.scale))

@@ -131,6 +131,8 @@ def _others(results: Results) -> list[str]:
             f"- store on SQLite, p50 µs (store_bench; indexed_* embed via the local "
             f"OpenAI-protocol server): {items}"
         )
+    if (obs := results.observability) is not None:
+        lines.append(f"- {obs.line()}")
     lines += [f"- {note}" for note in results.notes]
     return lines
 
@@ -261,6 +263,14 @@ def _targets(results: Results) -> str:
                 "heartbeat lateness p99 ≤ 500 ms",
                 f"{idle.lateness_p99_ms:.0f} ms",
                 _verdict(idle.lateness_p99_ms <= 500),
+            ]
+        )
+    if (obs := results.observability) is not None and obs.ratios:
+        rows.append(
+            [
+                "metrics + JSON logs on ≥ 0.95× off (stateless, 100 clients)",
+                f"{obs.ratio:.3f}×",
+                _verdict(obs.ratio >= 0.95),
             ]
         )
     failures = sum(len(r.failures) for r in results.rows)

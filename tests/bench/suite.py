@@ -11,7 +11,8 @@ starts it, except for the bench graphs and a temporary data directory):
 5. scaled out (``tests/bench/scaled.py``): ``--workers 2`` on Postgres + Redis,
    stateful on Postgres, first event read on another instance;
 6. a fresh server holds N idle SSE streams (memory per stream, heartbeats);
-7. pure-Python figures: delta encode µs/step, router decision latency.
+7. metrics + JSON logs on vs off: two fresh servers, the stateless 100-client row;
+8. pure-Python figures: delta encode µs/step, router decision latency, store.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from tests.bench import report
 from tests.bench.idle import IdleResult, hold_idle_streams
 from tests.bench.inprocess import BENCH_CONFIG, CompileCost, compile_cost
+from tests.bench.observability_bench import ObservabilityCost, measure_observability
 from tests.bench.procs import ServerProcess, free_port, raise_fd_limit, start_server
 from tests.bench.scaled import scaled_rows
 from tests.bench.wire import WireBytes, measure_wire
@@ -69,6 +71,7 @@ class Results:
     conversation_payload: tuple[int, int] | None = None
     router: dict[str, Any] | None = None
     store: dict[str, float] | None = None
+    observability: ObservabilityCost | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -163,6 +166,28 @@ def _pure_python(results: Results) -> None:
         results.router = dict(measure_decisions())
 
 
+async def observability_row(workdir: Path, options: Options) -> ObservabilityCost:
+    return await measure_observability(
+        workdir,
+        total=_count(options, 600),
+        repeats=options.repeats,
+        start=start_switchyard,
+        log=log,
+    )
+
+
+async def run_observability_only(options: Options, *, out: Callable[[str], None] = print) -> None:
+    """``python -m tests.bench --observability``: that row alone."""
+    workdir = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    try:
+        cost = await observability_row(workdir, options)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    out(cost.line())
+    if cost.failures:
+        out(f"{len(cost.failures)} failed responses, first: {cost.failures[0]}")
+
+
 async def run_bench(options: Options, *, out: Callable[[str], None] = print) -> Results:
     results = Results(options)
     fd_limit = raise_fd_limit(2 * options.idle_streams + 1000)
@@ -205,6 +230,8 @@ async def run_bench(options: Options, *, out: Callable[[str], None] = print) -> 
             results.idle_peak_rss_kb = idle_server.peak_rss_kb()
         finally:
             idle_server.stop(timeout_s=20)
+        log("metrics + JSON logs on vs off (two fresh servers)")
+        results.observability = await observability_row(workdir, options)
         log("delta encoder and router (pure Python)")
         await asyncio.to_thread(_pure_python, results)
     finally:

@@ -16,7 +16,8 @@ Contract:
 * A reply with ``status != 200`` answers with an OpenAI-style error body
   (``{"error": {"message", "type", "code"}}``), which the ``openai`` client
   turns into ``RateLimitError``/``InternalServerError``/...
-* ``requests`` holds every request body received, in arrival order.
+* ``requests`` holds every request body received, in arrival order, and
+  ``headers`` their HTTP headers (lower-case names).
 * ``POST /v1/embeddings`` answers with hashed bag-of-words vectors
   (``EMBEDDING_DIMS`` floats, unit length): texts sharing words are close,
   so nearest-neighbour tests have a known answer. ``encoding_format``
@@ -81,6 +82,7 @@ class OpenAIServer:
 
     base_url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     _queue: deque[Reply] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=itertools.count)
@@ -98,10 +100,12 @@ class OpenAIServer:
         with self._lock:
             self._queue.clear()
             self.requests.clear()
+            self.headers.clear()
 
-    def _take(self, body: dict[str, Any]) -> Reply | None:
+    def _take(self, body: dict[str, Any], headers: dict[str, str]) -> Reply | None:
         with self._lock:
             self.requests.append(body)
+            self.headers.append(headers)
             return self._queue.popleft() if self._queue else None
 
     def _next_id(self) -> str:
@@ -110,7 +114,7 @@ class OpenAIServer:
 
     async def handle(self, request: Request) -> Response:
         body = await request.json()
-        reply = self._take(body)
+        reply = self._take(body, dict(request.headers))
         if reply is None:
             reply = _default_reply(body)
         if reply.delay_s > 0 and self._stopping is not None:
@@ -308,7 +312,7 @@ def _build_app(server: OpenAIServer) -> Starlette:
 
     async def embeddings(request: Request) -> Response:
         body = await request.json()
-        server._take(body)
+        server._take(body, dict(request.headers))
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = []
         for index, text in enumerate(texts):

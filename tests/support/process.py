@@ -36,13 +36,19 @@ class ServerProcess:
 
 @contextmanager
 def spawn_server(
-    env: Mapping[str, str], *, port: int | None = None, args: Sequence[str] = ()
+    env: Mapping[str, str],
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    output: list[str] | None = None,
 ) -> Iterator[ServerProcess]:
     """Start ``switchyard serve [args]`` with extra env; yield it once it is ready.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
     every graph (and, with workers, by each worker: the first one is enough to
-    answer); output is drained in a thread so the pipe never fills.
+    answer); output is drained in a thread so the pipe never fills, into
+    ``server.output`` (``output`` when given: every line the server wrote, as
+    it writes them).
     """
     port = port or free_port()
     full_env = {
@@ -60,7 +66,9 @@ def spawn_server(
         text=True,
     )
     assert proc.stdout is not None
-    server = ServerProcess(url=f"http://127.0.0.1:{port}", proc=proc)
+    server = ServerProcess(
+        url=f"http://127.0.0.1:{port}", proc=proc, output=[] if output is None else output
+    )
     for line in proc.stdout:
         server.output.append(line)
         if _READY in line:
@@ -85,7 +93,7 @@ def spawn_server(
 
 
 @contextmanager
-def serve_process(env: Mapping[str, str]) -> Iterator[str]:
+def serve_process(env: Mapping[str, str], output: list[str] | None = None) -> Iterator[str]:
     """Start ``switchyard serve`` with extra env; yield its URL once it is ready."""
-    with spawn_server(env) as server:
+    with spawn_server(env, output=output) as server:
         yield server.url

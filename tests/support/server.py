@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import uvicorn
+from starlette.applications import Starlette
 
 from app.main import create_app
 from app.settings import Settings
@@ -37,10 +38,13 @@ class RunningServer:
 
 
 @contextmanager
-def run_server(settings: Settings, *, startup_timeout: float = 30.0) -> Iterator[RunningServer]:
+def run_server(
+    settings: Settings, *, startup_timeout: float = 30.0, app: Starlette | None = None
+) -> Iterator[RunningServer]:
+    """Serve ``app`` (default: ``create_app(settings)``) until the block ends."""
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        app or create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
     server = ReadyServer(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

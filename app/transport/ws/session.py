@@ -54,6 +54,7 @@ from app.errors import (
     Unauthorized,
 )
 from app.events import Event, parse_event_id
+from app.observability.metrics import StreamMetrics
 from app.runs.manager import RunOutcome
 from app.runs.progress import PROGRESS_MODES, RunTracker, linear_nodes
 from app.schemas import stream_modes_of
@@ -111,10 +112,13 @@ class WsSession:
         self._followers: dict[str, asyncio.Task[None]] = {}
         self._cancel_on_disconnect: dict[str, str] = {}  # run id -> thread id
         self._done: asyncio.Future[_Close | None] = asyncio.get_running_loop().create_future()
+        observability = services.observability
+        self._metrics = observability.streams["ws"] if observability else StreamMetrics(None, "ws")
 
     async def serve(self) -> None:
         """Accept, run until a close is decided or the client leaves, then clean up."""
         await self._ws.accept()
+        self._metrics.open.inc()
         tasks = [
             asyncio.create_task(self._guarded(self._read())),
             asyncio.create_task(self._guarded(self._write())),
@@ -127,13 +131,17 @@ class WsSession:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._cancel_abandoned_runs()
+            self._metrics.open.dec()
         if close is not None:
             await self._close(close)
 
     # -- plumbing -------------------------------------------------------------
 
     def _finish(self, close: _Close | None) -> None:
+        """End the session: with a close frame to send, or (None) the client left."""
         if not self._done.done():
+            if close is None:
+                self._metrics.closed_by_client.inc()
             self._done.set_result(close)
 
     async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
@@ -158,6 +166,7 @@ class WsSession:
             async with asyncio.timeout(self._settings.send_timeout_s):
                 await self._outbox.put(item)
         except TimeoutError:
+            self._metrics.timeouts.inc()
             limit = self._settings.send_queue_max
             log.warning(
                 "closing slow websocket consumer %s: %d messages queued for %g s",
@@ -178,6 +187,7 @@ class WsSession:
                 continue  # a new run was followed after the others ended
             try:
                 await self._ws.send_text(item)
+                self._metrics.bytes_sent.inc(len(item))  # characters: JSON is mostly ASCII
             except (WebSocketDisconnect, OSError):
                 self._finish(None)
                 return

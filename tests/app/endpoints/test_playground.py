@@ -225,6 +225,10 @@ def test_run_when_graph_has_subgraph_then_timeline_shows_namespaced_nodes(
     custom = page.locator('#timeline li.note[data-kind="custom"]')
     expect(custom).to_have_attribute("data-ns", "inner")
     expect(custom.locator(".detail")).to_have_text('{"progress":"two"}')
+    # before -> inner -> END is a chain: the page shows steps out of a known total.
+    expect(page.locator("#run-progress-text")).to_have_text("2 of 2 steps")
+    expect(page.locator("#run-progress-bar")).to_be_visible()
+    expect(page.locator("#run-progress-bar")).to_have_js_property("value", 1)
     substate = json.loads(page.locator("#substates pre").text_content() or "")
     assert substate == {"steps": ["before", "one", "two", "three"]}
     assert _page_state(page) == _thread_values(server.url, thread_id)

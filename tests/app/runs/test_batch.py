@@ -195,6 +195,9 @@ async def test_batch_stream_when_items_finish_then_result_each_and_end_with_coun
         "success", "success", "error", "error", "timeout",
     ]  # fmt: skip
     assert by_index[1]["output"]["steps"] == ["x", "one", "two", "three"]
+    progress = [data for name, data in events if name == "progress"]
+    assert progress == [{"done": done, "total": 5} for done in range(6)]
+    assert [name for name, _ in events[1:-1:2]] == ["result"] * 5  # each result, then progress
     assert events[-1] == (
         "end",
         {"total": 5, "by_status": {"success": 2, "error": 2, "timeout": 1, "interrupted": 0}},

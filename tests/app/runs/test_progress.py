@@ -126,3 +126,16 @@ def test_tracker_when_error_before_end_then_status_from_its_code(code: str, stat
 def test_tracker_when_end_without_error_then_success() -> None:
     tracker = _fold(RunTracker("r", frozenset({"a"})), [("metadata", {}), ("end", None)])
     assert (tracker.status, tracker.progress, tracker.log_seconds) == ("success", 0.0, 0.0)
+
+
+def test_tracker_when_run_reports_progress_then_its_fraction_even_off_chain() -> None:
+    tracker = _fold(
+        RunTracker("r", None),  # a routed graph: no chain to count
+        [
+            ("metadata", {"run_id": "r"}),
+            ("progress", {"steps": 1, "total": None, "fraction": None}),
+        ],
+    )
+    assert tracker.progress is None
+    _fold(tracker, [("progress", {"steps": 2, "total": 2, "fraction": 1.0})])
+    assert tracker.progress == 1.0
