@@ -51,6 +51,10 @@ def next_tick(schedule: str, timezone: str | None, after: datetime) -> datetime:
     return following.astimezone(ZoneInfo("UTC"))
 
 
+def _unobserved(outcome: str) -> None:
+    pass
+
+
 class CronScheduler:
     def __init__(
         self, store: CronStore, runs: RunManager, clock: Callable[[], datetime] = utcnow
@@ -58,6 +62,8 @@ class CronScheduler:
         self._store = store
         self._runs = runs
         self._clock = clock
+        # Told "fired" or "failed" for each tick this scheduler won (app.observability).
+        self.observe: Callable[[str], None] = _unobserved
 
     async def tick(self, now: datetime | None = None) -> int:
         """Fire every tick due by ``now`` that this scheduler wins; returns how many."""
@@ -74,7 +80,10 @@ class CronScheduler:
             try:
                 await self._fire(cron)
             except Exception:
+                self.observe("failed")
                 log.exception("cron %s could not start its run", cron.cron_id)
+            else:
+                self.observe("fired")
         return fired
 
     async def _fire(self, cron: Cron) -> None:

@@ -321,7 +321,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 gc.collect()
                 gc.freeze()
             events = make_event_log(settings.events, redis)
-            obs.count_appends(events)
+            obs.count_appends(events, remote="redis" if redis is not None else None)
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
             flow_service.on_change = resolver.sync_system  # flows are assistants too
@@ -343,6 +343,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     settings, storage=storage, runs=manager, assistants=resolver, store=store
                 )
             )
+            obs.platform(platform)
             app.state.services = Services(
                 settings=settings,
                 storage=storage,

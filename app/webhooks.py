@@ -33,6 +33,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,6 +84,10 @@ def _host_allowed(host: str, allowed: list[str]) -> bool:
     return False
 
 
+def _unobserved(outcome: str) -> None:
+    pass
+
+
 class Webhooks:
     """Checks webhook targets and delivers run results to them."""
 
@@ -92,6 +97,8 @@ class Webhooks:
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered: int = 0  # for /info-style introspection and tests
         self.failed: int = 0
+        # Told "delivered", "failed" or "retried" (app.observability).
+        self.observe: Callable[[str], None] = _unobserved
 
     async def check(self, body: RunCreate) -> None:
         """Run admission: refuse a run whose webhook cannot be called (422)."""
@@ -158,6 +165,7 @@ class Webhooks:
                 lambda exc: isinstance(exc, _Retryable | httpx.TransportError)
             ),
             reraise=True,
+            before_sleep=lambda _: self.observe("retried"),
         )
         try:
             await self.check_url(url)  # again: DNS may have changed since the run began
@@ -165,8 +173,10 @@ class Webhooks:
                 with attempt:
                     await self._post(url, content)
             self.delivered += 1
+            self.observe("delivered")
         except Exception as exc:
             self.failed += 1
+            self.observe("failed")
             log.warning("webhook %s not delivered: %s", url, exc)
 
     async def _post(self, url: str, content: bytes) -> None:

@@ -111,7 +111,7 @@ def _iso(created: float) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", <ids>..., "exc"?}`` on one line."""
+    """``{"ts", "level", "logger", "message", "pid", <ids>..., "exc"?}`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -119,6 +119,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": redact(record.getMessage()),
+            "pid": record.process,  # which worker, under ``serve --workers N``
         }
         line.update(_context.get())
         if record.name == "uvicorn.access" and isinstance(record.args, tuple):

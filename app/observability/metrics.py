@@ -226,6 +226,23 @@ class Metrics:
             buckets=_FAST_BUCKETS,
             registry=r,
         )
+        self.cron_ticks = Counter(
+            f"{_NS}_cron_ticks_total",
+            "Cron ticks this process fired, by outcome (fired: its run was created; failed).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_deliveries = Counter(
+            f"{_NS}_webhook_deliveries_total",
+            "Webhook deliveries ended, by outcome (delivered, failed after every attempt).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_retries = Counter(
+            f"{_NS}_webhook_retries_total",
+            "Webhook attempts retried (429, 5xx, connection errors).",
+            registry=r,
+        )
         self.streams = {t: StreamMetrics(self, t) for t in TRANSPORTS}
 
     def render(self) -> bytes:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.requests import Request
@@ -21,6 +22,9 @@ from app.observability.storage import observe_storage
 from app.observability.tracing import Tracing
 from app.store import Storage
 from routers.base import Router
+
+if TYPE_CHECKING:
+    from app.platform import Platform
 
 __all__ = ["Observability", "serve_metrics"]
 
@@ -63,12 +67,48 @@ class Observability:
     def storage(self, storage: Storage, backend: str) -> Storage:
         return observe_storage(storage, backend=backend, metrics=self.metrics, tracing=self.tracing)
 
-    def count_appends(self, events: Any) -> None:
-        """Count ``events.append`` calls (the one way events enter a run's log)."""
+    def platform(self, platform: Platform) -> None:
+        """Count cron ticks and webhook deliveries (they report an outcome name)."""
+        metrics = self.metrics
+        if metrics is None:
+            return
+        ticks = {o: metrics.cron_ticks.labels(o) for o in ("fired", "failed")}
+        deliveries = {o: metrics.webhook_deliveries.labels(o) for o in ("delivered", "failed")}
+        retried = metrics.webhook_retries
+
+        def delivery(outcome: str) -> None:
+            counter = retried if outcome == "retried" else deliveries.get(outcome)
+            if counter is not None:
+                counter.inc()
+
+        platform.crons.observe = lambda outcome: ticks[outcome].inc()
+        platform.webhooks.observe = delivery
+
+    def count_appends(self, events: Any, *, remote: str | None = None) -> None:
+        """Count ``events.append`` calls (the one way events enter a run's log).
+
+        ``remote``: the log is a network backend (``redis``): each append is
+        also timed as its storage operation ``events.append``. The in-memory
+        log's appends take microseconds and are only counted."""
         if self.metrics is None:
             return
         appended = self.metrics.events_appended
         append = events.append
+        if remote is not None:
+            latency = self.metrics.storage_latency.labels(remote, "events.append")
+
+            @functools.wraps(append)
+            async def timed(run_id: str, event: str, data: bytes) -> str:
+                appended.inc()
+                started = time.perf_counter()
+                try:
+                    result: str = await append(run_id, event, data)
+                finally:
+                    latency.observe(time.perf_counter() - started)
+                return result
+
+            setattr(events, "append", timed)  # noqa: B010 - an instance attribute, on purpose
+            return
 
         @functools.wraps(append)
         async def counted(run_id: str, event: str, data: bytes) -> str:

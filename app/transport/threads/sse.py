@@ -27,6 +27,7 @@ from app import serde
 from app.errors import SwitchyardError
 from app.events.keepalive import with_keepalive
 from app.services import Services
+from app.transport.sse_response import HEARTBEAT
 from app.transport.threads.feed import thread_feed
 from app.transport.threads.frames import ProtocolEvent
 from app.transport.threads.subscription import EventFilter, matches
@@ -34,7 +35,7 @@ from app.transport.threads.subscription import EventFilter, matches
 __all__ = ["JOIN_MODES", "protocol_chunks", "thread_join_chunks"]
 
 JOIN_MODES = frozenset({"run_modes", "lifecycle", "state_update"})
-_HEARTBEAT = ServerSentEvent(comment="heartbeat").encode()
+_HEARTBEAT = HEARTBEAT  # the one object: the response counts heartbeats by identity
 
 
 def _event(event_id: str, name: str, data: bytes) -> bytes:

@@ -38,6 +38,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from app import serde
 from app.endpoints.http import describe_validation_error
 from app.errors import SwitchyardError
+from app.observability.metrics import StreamMetrics
 from app.services import Services
 from app.transport.threads.commands import (
     Command,
@@ -63,15 +64,19 @@ class ProtocolSession:
         self._ids = itertools.count(1)
         self._filters: dict[str, EventFilter] = {}
         self._pumps: dict[str, asyncio.Task[None]] = {}
+        observability = services.observability
+        self._metrics = observability.streams["ws"] if observability else StreamMetrics(None, "ws")
 
     async def serve(self) -> None:
         await self._ws.accept()
+        self._metrics.open.inc()
         try:
             while True:
                 await self._handle(await self._ws.receive_text())
         except WebSocketDisconnect:
-            pass
+            self._metrics.closed_by_client.inc()
         finally:
+            self._metrics.open.dec()
             for pump in self._pumps.values():
                 pump.cancel()
             for pump in list(self._pumps.values()):
@@ -80,7 +85,9 @@ class ProtocolSession:
 
     async def _send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self._ws.send_text(serde.dumps(message).decode())
+            text = serde.dumps(message).decode()
+            await self._ws.send_text(text)
+            self._metrics.bytes_sent.inc(len(text))  # characters: JSON is mostly ASCII
 
     async def _handle(self, text: str) -> None:
         command_id: int | None = None

@@ -148,6 +148,9 @@ RECIPES: dict[RouteKey, Recipe] = {
     ("POST", "/store/namespaces"): Recipe("open", _p("/store/namespaces", {})),
     ("GET", "/ok"): Recipe("public", _p("/ok")),
     ("GET", "/info"): Recipe("public", _p("/info")),
+    # Behind the gate by default (SWITCHYARD_METRICS_ACCESS=auth): any signed-in
+    # user may scrape, and the counts name no one's thread or run.
+    ("GET", "/metrics"): Recipe("open", _p("/metrics")),
     ("GET", "/"): Recipe("public", _p("/")),
     ("GET", "/static"): Recipe("public", _p("/static/app.js")),
     ("POST", "/assistants/search"): Recipe("open", _p("/assistants/search", {})),

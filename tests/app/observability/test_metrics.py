@@ -16,6 +16,7 @@ from app.observability.settings import MetricsSettings
 from app.settings import LLMSettings, RunSettings
 from routers.config import RouterSettings
 from tests.conftest import make_settings
+from tests.support.auth import bearer, jwt_settings, mint
 from tests.support.metrics import Samples, eventually, scrape
 from tests.support.openai_server import OpenAIServer, Reply, run_openai_server
 from tests.support.server import RunningServer, run_server
@@ -205,3 +206,44 @@ def test_metrics_when_disabled_then_404_json(tmp_path: Path) -> None:
         assert response.status_code == 404
         assert "off" in response.json()["detail"]
         assert http.post("/runs/wait", json={"assistant_id": "steps", "input": {}}).is_success
+
+
+def test_metrics_when_auth_on_and_access_auth_then_a_signed_in_user_scrapes(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, auth=jwt_settings())  # access "auth": the default
+    with run_server(settings) as running, httpx.Client(base_url=running.url) as http:
+        refused = http.get("/metrics")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert http.get("/metrics", headers=bearer(mint("alice", exp_in=-60))).status_code == 401
+        assert scrape(http, **bearer(mint("alice"))).total("switchyard_runs_created_total") == 0
+
+
+def test_metrics_when_auth_on_and_access_public_then_scraped_without_credentials(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path, auth=jwt_settings(), metrics=MetricsSettings(access="public")
+    )
+    with run_server(settings) as running, httpx.Client(base_url=running.url) as http:
+        assert scrape(http).total("switchyard_runs_created_total") == 0
+        # Only /metrics left the gate: the API still needs credentials.
+        assert http.post("/threads/search", json={}).status_code == 401
+
+
+def test_metrics_when_auth_on_and_access_token_then_the_scrape_token_opens_only_metrics(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        auth=jwt_settings(),
+        metrics=MetricsSettings(access="token", token="s3cret-scrape"),
+    )
+    scrape_token = {"Authorization": "Bearer s3cret-scrape"}
+    with run_server(settings) as running, httpx.Client(base_url=running.url) as http:
+        assert http.get("/metrics").status_code == 401
+        # A user's JWT is not the scrape credential.
+        assert http.get("/metrics", headers=bearer(mint("alice"))).status_code == 401
+        assert scrape(http, **scrape_token).total("switchyard_runs_created_total") == 0
+        assert http.post("/threads/search", json={}, headers=scrape_token).status_code == 401
