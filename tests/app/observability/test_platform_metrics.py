@@ -1,12 +1,17 @@
-"""Metrics of what landed beside the run engine: cron ticks, webhook deliveries,
-and the distributed backends (Postgres storage, Redis event log) timed by name."""
+"""Metrics of what landed beside the run engine after the metrics did: cron
+ticks, webhook deliveries, the distributed backends (Postgres storage, Redis
+event log) timed by name, and the thread streaming protocol's WebSocket."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+import websockets
 from pydantic import SecretStr
 
 from app.main import create_app
@@ -93,3 +98,27 @@ def test_metrics_when_postgres_and_redis_then_their_operations_are_timed(
     appended = samples["switchyard_events_appended_total", {}]
     assert appended >= 3  # metadata, values..., end
     assert samples[ops, {"backend": "redis", "op": "events.append"}] == appended
+
+
+async def test_metrics_when_thread_protocol_socket_opens_and_leaves_then_counted(
+    tmp_path: Path,
+) -> None:
+    with run_server(make_settings(tmp_path)) as server:
+        url = server.url.replace("http", "ws", 1) + f"/threads/{uuid.uuid4()}/stream/events"
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            async with websockets.connect(url) as socket:
+                subscribe = {"id": 1, "method": "subscription.subscribe", "params": {}}
+                await socket.send(json.dumps(subscribe))
+                reply = await socket.recv()
+                while_open = Samples((await http.get("/metrics")).text)
+            assert while_open["switchyard_streams_open", {"transport": "ws"}] == 1
+            assert while_open["switchyard_stream_bytes_sent_total", {"transport": "ws"}] == len(
+                reply
+            )
+        with httpx.Client(base_url=server.url) as sync_http:
+            left = await asyncio.to_thread(
+                eventually,
+                sync_http,
+                lambda s: s["switchyard_streams_open", {"transport": "ws"}] == 0,
+            )
+    assert left["switchyard_client_disconnects_total", {"transport": "ws"}] == 1
