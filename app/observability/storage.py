@@ -1,8 +1,8 @@
 """Storage latency by backend and operation, and a span per operation.
 
-``observe_storage`` returns the same ``Storage`` with every thread-store and
-run-store coroutine method timed into
-``switchyard_storage_op_seconds{backend, op}`` (ops are method names:
+``observe_storage`` returns the same ``Storage`` with every coroutine method
+of its record stores (threads, runs, assistants, crons, thread TTLs, flows)
+timed into ``switchyard_storage_op_seconds{backend, op}`` (ops are method names:
 ``threads.get``, ``runs.set_status``, ``checkpoint.aput``, ...). The
 checkpointer is timed in place (its instance gets timed ``aget_tuple``,
 ``aput``, ``aput_writes``, ``adelete_thread``), since the run path and
@@ -26,6 +26,8 @@ from app.store import Storage
 __all__ = ["observe_storage"]
 
 _CHECKPOINT_OPS = ("aget_tuple", "aput", "aput_writes", "adelete_thread")
+# The record stores of ``Storage`` (the op label is ``<store>.<method>``).
+_STORES = ("threads", "runs", "assistants", "crons", "thread_ttls", "flows")
 
 
 def _timed(
@@ -79,8 +81,8 @@ def observe_storage(
         if method is not None:
             timed = _timed(method, f"checkpoint.{name}", backend, metrics, active)
             setattr(checkpointer, name, timed)
-    return dataclasses.replace(
-        storage,
-        threads=_TimedStore(storage.threads, "threads", backend, metrics, active),
-        runs=_TimedStore(storage.runs, "runs", backend, metrics, active),
-    )
+    stores: dict[str, Any] = {
+        name: _TimedStore(getattr(storage, name), name, backend, metrics, active)
+        for name in _STORES
+    }
+    return dataclasses.replace(storage, **stores)
