@@ -139,6 +139,10 @@ class Run(_Out):
     metadata: dict[str, Any]
     multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"]
     run_kwargs: dict[str, Any] = Field(serialization_alias="kwargs", description="its body")
+    progress: dict[str, Any] | None = Field(
+        None,
+        description="while it executes here: steps, total, fraction, node, attempt, retries",
+    )
 
 
 class BatchItemResult(_Out):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,14 +42,20 @@ def spawn_server(
     port: int | None = None,
     args: Sequence[str] = (),
     output: list[str] | None = None,
+    ready: int = 1,
 ) -> Iterator[ServerProcess]:
     """Start ``switchyard serve [args]`` with extra env; yield it once it is ready.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
     every graph (and, with workers, by each worker: the first one is enough to
-    answer); output is drained in a thread so the pipe never fills, into
-    ``server.output`` (``output`` when given: every line the server wrote, as
-    it writes them).
+    answer, ``ready=N`` waits for N of them); output is drained in a thread so
+    the pipe never fills, into ``server.output`` (``output`` when given: every
+    line the server wrote, as it writes them).
+
+    The server runs in a process group of its own, killed whole at the end: a
+    worker its supervisor left behind (a SIGTERM that arrived while uvicorn's
+    supervisor was pinging a starting worker) would otherwise keep serving and
+    hold the output pipe open.
     """
     port = port or free_port()
     full_env = {
@@ -64,14 +71,17 @@ def spawn_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     server = ServerProcess(
         url=f"http://127.0.0.1:{port}", proc=proc, output=[] if output is None else output
     )
+    waiting = ready
     for line in proc.stdout:
         server.output.append(line)
-        if _READY in line:
+        waiting -= _READY in line
+        if waiting == 0:
             break
     else:
         proc.wait()
@@ -88,6 +98,8 @@ def spawn_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever of the server is left
         drain.join(5)
         proc.stdout.close()
 

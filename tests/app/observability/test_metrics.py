@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,22 +111,30 @@ def _settled(samples: Samples) -> bool:
 
 async def _leave_websocket(server: RunningServer) -> None:
     async with websockets.connect(server.url.replace("http", "ws") + "/ws") as ws:
-        await ws.send('{"type": "run", "assistant_id": "steps", "input": {}}')
+        # A run that only the client's leaving ends (on_disconnect cancel): the
+        # server cannot close the socket first because the run ended.
+        run = {
+            "type": "run",
+            "assistant_id": "slow",
+            "input": {"sleep_s": 30},
+            "on_disconnect": "cancel",
+        }
+        await ws.send(json.dumps(run))
         await ws.recv()
 
 
 def test_metrics_when_known_mix_of_runs_then_exact_counts(mix: Samples) -> None:
     created = "switchyard_runs_created_total"
     finished = "switchyard_runs_finished_total"
-    assert mix[created, {"assistant": "steps"}] == 5  # 3 + stored + the WebSocket's
+    assert mix[created, {"assistant": "steps"}] == 4  # 3 + stored
     assert mix[created, {"assistant": "failing"}] == 2
-    assert mix[created, {"assistant": "slow"}] == 2
+    assert mix[created, {"assistant": "slow"}] == 3  # timeout, cancelled, the WebSocket's
     assert mix[created, {"assistant": "auto"}] == 2
     assert mix[created, {"assistant": "chat"}] == 1
-    assert mix[finished, {"assistant": "steps", "status": "success"}] == 5
+    assert mix[finished, {"assistant": "steps", "status": "success"}] == 4
     assert mix[finished, {"assistant": "failing", "status": "error"}] == 2
     assert mix[finished, {"assistant": "slow", "status": "timeout"}] == 1
-    assert mix[finished, {"assistant": "slow", "status": "interrupted"}] == 1
+    assert mix[finished, {"assistant": "slow", "status": "interrupted"}] == 2
     assert mix[finished, {"assistant": "auto", "status": "success"}] == 2
     assert mix.total(finished) == 12
     assert mix["switchyard_runs_pending", {}] == 0

@@ -77,7 +77,8 @@ def test_metrics_when_serve_with_two_workers_then_any_worker_answers_for_both(
     }
     body = {"assistant_id": "steps", "input": {}}
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
-    with spawn_server(env, args=["--workers", "2"]) as server:
+    # Both workers started (ready=2): either may accept from the first run on.
+    with spawn_server(env, args=["--workers", "2"], ready=2) as server:
 
         def one_run(_: int) -> None:
             # A connection of its own: either worker may accept it.
