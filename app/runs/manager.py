@@ -334,7 +334,9 @@ class RunManager:
         started = time.perf_counter()
         graph = await lifecycle.graph(handle)
         if lifecycle.logged:  # someone can read its progress: count its steps
-            handle.steps = StepCounter.for_graph(graph, resumed=body.command is not None)
+            # A resumed thread or a taken-over run starts mid-graph: total unknown.
+            resumed = body.command is not None or handle.attempt > 1
+            handle.steps = StepCounter.for_graph(graph, resumed=resumed)
         retry = self._retries.policy(body, handle.graph_id, run.assistant_id)
         graph = self._retries.apply(graph, retry, lambda node: self._node_retried(handle, node))
         # Before ``started``: only a rollback's restart point is a checkpoint
