@@ -93,3 +93,27 @@ def test_auth_user_wraps_every_shape_an_authenticate_handler_may_return() -> Non
         AuthUser.from_result(42)
     with pytest.raises(TypeError):
         AuthUser.from_result({"identity": ""})
+
+
+DOCS_CONFIG = Path(__file__).parents[2] / "fixtures" / "auth" / "langgraph.json"
+
+
+async def test_studio_auth_scheme_header_grants_nothing_and_makes_no_studio_user(
+    tmp_path: Path,
+) -> None:
+    """LangGraph Server's Studio sign-in (``X-Auth-Scheme: langsmith`` with a
+    LangSmith key) is not supported: the request authenticates like any other."""
+    application = create_app(make_settings(tmp_path, graphs=DOCS_CONFIG))
+    studio = {"X-Auth-Scheme": "langsmith", "X-Api-Key": "lsv2_pt_0123456789abcdef"}
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sy") as http:
+            refused = await http.post("/threads", json={}, headers=studio)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            # With credentials the auth.py accepts, the user is that user (stamped
+            # by its threads.create handler), not a StudioUser.
+            signed_in = {**studio, "Authorization": "Bearer user1-token"}
+            thread = await http.post("/threads", json={}, headers=signed_in)
+            assert thread.status_code == 200, thread.text
+            assert thread.json()["metadata"]["owner"] == "user1"
