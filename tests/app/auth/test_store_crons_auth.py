@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -124,7 +124,7 @@ async def _explicit(one: LangGraphClient, two: LangGraphClient) -> None:
     # No prefix: the handler indexes None, which breaks it; a broken handler grants nothing.
     with pytest.raises(PermissionDeniedError):
         await two.store.list_namespaces()
-    assert (await two.store.list_namespaces(prefix=("user2",)))["namespaces"] == []
+    assert (await two.store.list_namespaces(prefix=["user2"]))["namespaces"] == []
     assert (await one.store.get_item(("user1", "notes"), key))["value"] == {"n": 1}
 
 
@@ -138,16 +138,17 @@ async def test_crons_of_another_user_look_missing(
 
 
 async def _crons(running: RunningServer, one: LangGraphClient, two: LangGraphClient) -> None:
-    async with users(running) as (one, two):
-        await _crons(running, one, two)
-
-
-async def _crons(running: RunningServer, one: LangGraphClient, two: LangGraphClient) -> None:
-    cron = await one.crons.create(CRON["assistant_id"], schedule=CRON["schedule"], input={})
+    cron: dict[str, Any] = cast(
+        dict[str, Any],
+        await one.crons.create(CRON["assistant_id"], schedule=CRON["schedule"], input={}),
+    )
     cron_id = cron["cron_id"]
     assert cron["metadata"]["owner"] == "user1"
     assert cron["user_id"] == "user1"
-    mine = await two.crons.create(CRON["assistant_id"], schedule=CRON["schedule"], input={})
+    mine: dict[str, Any] = cast(
+        dict[str, Any],
+        await two.crons.create(CRON["assistant_id"], schedule=CRON["schedule"], input={}),
+    )
     async with httpx.AsyncClient(base_url=running.url, headers=USER2) as http:
         hidden = await http.get(f"/runs/crons/{cron_id}")
         unknown = await http.get(f"/runs/crons/{uuid.uuid4()}")
