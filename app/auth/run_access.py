@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -42,7 +42,9 @@ from app.auth.access import as_id, authorize, request_auth
 from app.auth.run_limits import Reservation
 from app.auth.user import AuthUser
 from app.schemas import RunCreate
-from app.services import services_of
+
+if TYPE_CHECKING:  # app.services imports the MCP server, which admits its runs here
+    from app.services import Services
 
 __all__ = ["Admission", "admit_runs", "authorize_run"]
 
@@ -93,7 +95,8 @@ async def _creates_thread(conn: HTTPConnection, body: RunCreate, thread_id: str 
         return False
     # Unfiltered: whether anyone has this id. Another user's thread is not
     # created over (the run manager answers it as missing).
-    return await services_of(conn).storage.threads.get(thread_id) is None
+    services: Services = conn.app.state.services
+    return await services.storage.threads.get(thread_id) is None
 
 
 async def authorize_run(
