@@ -137,6 +137,8 @@ async def _create(services: Services, conn: HTTPConnection, thread_id: str, **fi
         return run
     except SwitchyardError as exc:
         code = "invalid_argument" if exc.status_code in (400, 422) else "unknown_error"
+        if exc.status_code in (401, 403, 429):  # refused by auth or the run limit: say so
+            code = exc.code.value
         if exc.status_code == 404:
             code = "not_supported" if "assistant" in exc.code.value else "no_such_run"
         raise CommandFailed(code, exc.message, exc.status_code) from None

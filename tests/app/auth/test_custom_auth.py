@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -102,8 +103,19 @@ async def test_studio_auth_scheme_header_grants_nothing_and_makes_no_studio_user
     tmp_path: Path,
 ) -> None:
     """LangGraph Server's Studio sign-in (``X-Auth-Scheme: langsmith`` with a
-    LangSmith key) is not supported: the request authenticates like any other."""
-    application = create_app(make_settings(tmp_path, graphs=DOCS_CONFIG))
+    LangSmith key) is not supported: the request authenticates like any other,
+    whatever ``disable_studio_auth`` says (false is LangGraph's default)."""
+    fixtures = DOCS_CONFIG.parent
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "graphs": {"steps": str(fixtures.parent / "graphs" / "steps.py") + ":build_steps"},
+                "auth": {"path": f"{fixtures / 'docs_auth.py'}:auth", "disable_studio_auth": False},
+            }
+        )
+    )
+    application = create_app(make_settings(tmp_path, graphs=config))
     studio = {"X-Auth-Scheme": "langsmith", "X-Api-Key": "lsv2_pt_0123456789abcdef"}
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
