@@ -260,7 +260,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as storage,
             _shared_redis(settings) as redis,
-            open_longterm_store(settings) as store,
+            open_longterm_store(settings, storage.postgres) as store,
             contextlib.AsyncExitStack() as stack,
         ):
             deps = _graph_deps(settings)

@@ -1,0 +1,35 @@
+"""A contract test's storage: one of every backend, opened fresh for each test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from app.settings import PostgresSettings, StorageSettings
+from app.store import Storage, open_storage
+
+__all__ = ["BACKENDS", "fresh_storage"]
+
+BACKENDS = ["memory", "sqlite", "postgres"]
+
+
+@asynccontextmanager
+async def fresh_storage(
+    request: pytest.FixtureRequest, tmp_path: Path, *, empty: Sequence[str]
+) -> AsyncIterator[Storage]:
+    """Storage on the backend ``request.param`` names. On Postgres (this session's
+    schema, shared by its tests) the tables ``empty`` are truncated first."""
+    backend = request.param
+    postgres = None
+    if backend == "postgres":
+        postgres = PostgresSettings(url=request.getfixturevalue("postgres_url"))
+    async with open_storage(
+        StorageSettings(backend=backend), tmp_path / "s.db", postgres
+    ) as opened:
+        if opened.postgres is not None and empty:
+            async with opened.postgres.pool.connection() as conn:
+                await conn.execute(f"TRUNCATE {', '.join(empty)}")
+        yield opened
