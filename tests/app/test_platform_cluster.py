@@ -123,7 +123,7 @@ def test_store_when_item_put_on_a_then_b_gets_and_searches_it(pair: tuple[str, s
     url_a, url_b = pair
     with httpx.Client(base_url=url_a) as a, httpx.Client(base_url=url_b) as b:
         item = {"namespace": ["users", "u1"], "key": "prefs", "value": {"tea": "green"}}
-        ok(a.put("/store/items", json=item))
+        assert a.put("/store/items", json=item).status_code == 204
         got = ok(b.get("/store/items", params={"namespace": "users.u1", "key": "prefs"}))
         assert got["value"] == {"tea": "green"}
         found = ok(b.post("/store/items/search", json={"namespace_prefix": ["users"]}))
