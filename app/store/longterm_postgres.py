@@ -32,8 +32,10 @@ async def open_postgres_store(
     async with backend.pool.connection() as conn, advisory_lock(conn):
         try:
             await store.setup()
-        except psycopg.errors.UndefinedFile as exc:  # CREATE EXTENSION vector: not installed
-            raise EmbeddingsUnavailable(
+        except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:
+            if "vector" not in (exc.diag.message_primary or ""):
+                raise
+            raise EmbeddingsUnavailable(  # CREATE EXTENSION vector: not on this server
                 "SWITCHYARD_STORE_INDEX_EMBED on the postgres backend needs the pgvector"
                 f" extension in the database ({exc.diag.message_primary})"
             ) from exc

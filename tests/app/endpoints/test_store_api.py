@@ -128,14 +128,21 @@ async def test_graph_node_when_client_put_an_item_then_node_reads_it(sdk: LangGr
     assert stateful["memory"] == {"likes": ["tea"], "city": "Oslo"}
 
 
-async def test_store_when_input_bad_then_422_and_404(sdk: LangGraphClient) -> None:
+async def test_store_when_input_bad_then_422_and_404(
+    sdk: LangGraphClient, request: pytest.FixtureRequest
+) -> None:
     http = sdk.http.client
     bad_put = await http.put("/store/items", json={"namespace": ["a.b"], "key": "k", "value": {}})
     assert bad_put.status_code == 422
     assert "'.'" in bad_put.json()["detail"]
     assert (await http.get("/store/items", params={"namespace": "x"})).status_code == 422
-    with pytest.raises(UnprocessableEntityError):
-        await sdk.store.search_items(["x"], filter={"bad key!": 1})
+    if request.node.callspec.params["store_server"] == "sqlite":
+        # LangGraph's SQLite store writes filter keys into JSON paths and refuses
+        # other characters; its Postgres store passes them as parameters.
+        with pytest.raises(UnprocessableEntityError):
+            await sdk.store.search_items(["x"], filter={"bad key!": 1})
+    else:
+        assert (await sdk.store.search_items(["x"], filter={"bad key!": 1}))["items"] == []
     with pytest.raises(NotFoundError):
         await sdk.store.get_item(["never"], "there")
     with pytest.raises(UnprocessableEntityError):
