@@ -6,12 +6,18 @@ instances starting at once run it under the schema's migration lock, as
 they run Switchyard's migrations. A semantic index needs pgvector; without
 the ``vector`` extension startup stops with ``EmbeddingsUnavailable``
 saying so, instead of failing at the first put.
+
+One correction to LangGraph's store: its range filters (``$gt``, ``$gte``,
+``$lt``, ``$lte``) compare the stored value as text, so ``{"n": {"$gte": 10}}``
+matched ``n = 9``. Here a number in the filter compares numerically with
+stored numbers (and matches nothing else), as the memory and SQLite stores do.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from langgraph.store.base import IndexConfig, TTLConfig
@@ -21,14 +27,30 @@ from app.store.embeddings import EmbeddingsUnavailable
 from app.store.migrations import advisory_lock
 from app.store.postgres_pool import PostgresBackend
 
-__all__ = ["open_postgres_store"]
+__all__ = ["NumericRangeStore", "open_postgres_store"]
+
+_RANGE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+class NumericRangeStore(AsyncPostgresStore):
+    """``AsyncPostgresStore`` whose range filters compare numbers as numbers."""
+
+    def _get_filter_condition(self, key: str, op: str, value: Any) -> tuple[str, list[Any]]:
+        if op in _RANGE and isinstance(value, int | float) and not isinstance(value, bool):
+            # CASE, not AND: Postgres may evaluate an AND's cast before its type check.
+            return (
+                f"CASE WHEN jsonb_typeof(value->%s) = 'number'"
+                f" THEN (value->>%s)::numeric {_RANGE[op]} %s ELSE false END",
+                [key, key, value],
+            )
+        return super()._get_filter_condition(key, op, value)
 
 
 @asynccontextmanager
 async def open_postgres_store(
     backend: PostgresBackend, index: IndexConfig | None, ttl: TTLConfig
-) -> AsyncIterator[AsyncPostgresStore]:
-    store = AsyncPostgresStore(backend.pool, index=index, ttl=ttl)  # type: ignore[arg-type]
+) -> AsyncIterator[NumericRangeStore]:
+    store = NumericRangeStore(backend.pool, index=index, ttl=ttl)  # type: ignore[arg-type]
     async with backend.pool.connection() as conn, advisory_lock(conn):
         try:
             await store.setup()

@@ -67,3 +67,19 @@ async def test_store_when_index_asked_without_pgvector_then_startup_says_so(
     with pytest.raises(EmbeddingsUnavailable, match="pgvector"):
         async with _instance(settings):
             pass
+
+
+async def test_search_when_range_filter_is_a_number_then_compared_as_numbers(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with _instance(_settings(tmp_path, postgres_url)) as store:
+        for key, n in (("nine", 9), ("ten", 10), ("text", "11"), ("half", 2.5)):
+            await store.aput(("range",), key, {"n": n})
+
+        async def keys(**condition: object) -> list[str]:
+            return sorted(i.key for i in await store.asearch(("range",), filter={"n": condition}))
+
+        assert await keys(**{"$gte": 10}) == ["ten"]  # text order would add "nine"
+        assert await keys(**{"$gt": 2}) == ["half", "nine", "ten"]
+        assert await keys(**{"$lt": 9.5, "$gt": 2.5}) == ["nine"]
+        assert await keys(**{"$eq": "11"}) == ["text"]
