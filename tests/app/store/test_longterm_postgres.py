@@ -28,7 +28,7 @@ def _settings(tmp_path: Path, url: str, **store: object) -> Settings:
         tmp_path,
         storage=StorageSettings(backend="postgres"),
         postgres=PostgresSettings(url=SecretStr(url), pool_max=4),
-        store=LongTermStoreSettings(**store),  # type: ignore[arg-type]
+        store=LongTermStoreSettings(**store),
     )
 
 
