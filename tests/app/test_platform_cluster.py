@@ -21,6 +21,7 @@ import pytest
 from tests.app.test_recovery import until
 from tests.support.platform import PLATFORM_GRAPHS
 from tests.support.process import spawn_server
+from tests.support.storage import empty_tables
 
 CRONS = 10
 TICKS = 5
@@ -45,6 +46,7 @@ def pair(
     }
     with spawn_server(env) as a, spawn_server(env) as b:
         yield a.url, b.url
+    empty_tables(postgres_url)
 
 
 def ok(response: httpx.Response) -> Any:

@@ -24,6 +24,7 @@ from langgraph_sdk.client import LangGraphClient
 from app.settings import PostgresSettings, StorageSettings
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
+from tests.support.storage import empty_tables
 
 Call = Callable[[LangGraphClient], Awaitable[None]]
 
@@ -64,6 +65,8 @@ def server(
     settings = make_settings(tmp_path_factory.mktemp("sdk-methods"), **backend)
     with run_server(settings) as running:
         yield running
+    if request.param == "postgres":
+        empty_tables(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -6,14 +6,25 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from app.settings import PostgresSettings, StorageSettings
 from app.store import Storage, open_storage
 
-__all__ = ["BACKENDS", "fresh_storage"]
+__all__ = ["BACKENDS", "PLATFORM_TABLES", "empty_tables", "fresh_storage"]
 
 BACKENDS = ["memory", "sqlite", "postgres"]
+# What a server on the session's schema leaves behind for the next one: crons
+# that would fire there, user assistants and store items (LangGraph's ``store``
+# table) that would show in its searches.
+PLATFORM_TABLES = ("crons", "assistants", "assistant_versions", "thread_ttl", "store")
+
+
+def empty_tables(postgres_url: str, tables: Sequence[str] = PLATFORM_TABLES) -> None:
+    """Truncate ``tables`` in the schema ``postgres_url`` names (after its server stopped)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(tables)}")
 
 
 @asynccontextmanager

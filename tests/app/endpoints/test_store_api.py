@@ -22,6 +22,7 @@ from app.settings_platform import LongTermStoreSettings
 from tests.support.openai_server import run_openai_server
 from tests.support.platform import platform_settings
 from tests.support.server import RunningServer, run_server
+from tests.support.storage import empty_tables
 
 # A labelled set: each query's nearest item, by meaning (few words shared). Measured
 # in-process: USE Multilingual v3 12/12 (all-MiniLM-L6-v2, used before: 6/6 English, 2/6 Chinese).
@@ -67,6 +68,8 @@ def store_server(
     settings = platform_settings(tmp_path_factory.mktemp("store"), store=store, **backend)
     with run_server(settings) as running:
         yield running
+    if request.param == "postgres":
+        empty_tables(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
