@@ -1,5 +1,5 @@
 """The platform on two real server processes sharing Postgres: each cron tick fires
-once in all, assistants and their versions are the same on both, and so is the store.
+once in all; assistants and their versions, thread TTLs and the store are the same on both.
 
 Both instances run their cron schedulers every 50 ms. A tick is made due by
 moving the crons' ``next_run_date`` to now in the database, which is what the
@@ -130,3 +130,14 @@ def test_store_when_item_put_on_a_then_b_gets_and_searches_it(pair: tuple[str, s
         assert got["value"] == {"tea": "green"}
         found = ok(b.post("/store/items/search", json={"namespace_prefix": ["users"]}))
         assert [i["key"] for i in found["items"]] == ["prefs"]
+
+
+def test_thread_ttl_when_set_on_a_then_b_shows_and_updates_it(pair: tuple[str, str]) -> None:
+    url_a, url_b = pair
+    with httpx.Client(base_url=url_a) as a, httpx.Client(base_url=url_b) as b:
+        tid = ok(a.post("/threads", json={"ttl": {"ttl": 30}}))["thread_id"]
+        shown = ok(b.get(f"/threads/{tid}", params={"include": "ttl"}))
+        assert (shown["ttl"]["strategy"], shown["ttl"]["ttl_minutes"]) == ("delete", 30)
+        ok(b.patch(f"/threads/{tid}", json={"ttl": {"ttl": 5, "strategy": "keep_latest"}}))
+        shown = ok(a.get(f"/threads/{tid}", params={"include": "ttl"}))
+        assert (shown["ttl"]["strategy"], shown["ttl"]["ttl_minutes"]) == ("keep_latest", 5)
