@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from app import custom_routes
 from app.auth.gate import AuthGate, build_gate
 from app.auth.log_redaction import redact_access_log
 from app.auth.middleware import AuthMiddleware
@@ -52,7 +51,8 @@ from app.events.factory import make_event_log
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
-from app.platform import start_platform
+from app.platform import custom_routes
+from app.platform.lifespan import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services

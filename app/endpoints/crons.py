@@ -1,5 +1,5 @@
 """Crons: ``client.crons.*`` (create for a thread or stateless, search, count,
-get, update, delete). Scheduling and firing are in ``app.crons``.
+get, update, delete). Scheduling and firing are in ``app.platform.crons``.
 
 Authorized as LangGraph Server does: ``crons.create`` sees ``{"payload",
 "schedule", "cron_id", "thread_id", "user_id", "end_time", "metadata",
@@ -24,13 +24,13 @@ from starlette.responses import Response
 from app.auth.access import as_id, authorize, current_user
 from app.auth.cron_scope import count_visible, search_visible, visible
 from app.auth.run_access import authorize_run
-from app.crons import next_tick, zone
+from app.platform.crons import next_tick, zone
 from app.endpoints.http import JSONResponse, parse_body
 from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick
 from app.errors import InvalidInput, NotFound
 from app.schemas import RunCreate
-from app.schemas_platform import CronCount, CronCreate, CronPatch, CronSearch
+from app.platform.schemas import CronCount, CronCreate, CronPatch, CronSearch
 from app.services import services_of
 from app.store.base import utcnow
 from app.store.crons import Cron

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from app.auth.store_scope import authorize_store
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.errors import InvalidInput, NotFound, SwitchyardError
-from app.schemas_platform import (
+from app.platform.schemas import (
     StoreDelete,
     StoreNamespaces,
     StorePut,

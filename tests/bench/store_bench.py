@@ -30,8 +30,8 @@ import pytest
 from langgraph.store.base import BaseStore
 from pydantic import SecretStr
 
+from app.platform.settings import LongTermStoreSettings
 from app.settings import PostgresSettings, Settings, StorageSettings
-from app.settings_platform import LongTermStoreSettings
 from app.store import open_storage
 from app.store.longterm import open_longterm_store
 from tests.support.backends import postgres_schema

@@ -24,7 +24,7 @@ from websockets.sync.client import connect
 
 from app.main import create_app
 from app.services import Services
-from app.settings_platform import CronSettings
+from app.platform.settings import CronSettings
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 

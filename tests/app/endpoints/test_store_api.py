@@ -17,8 +17,8 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 
+from app.platform.settings import LongTermStoreSettings
 from app.settings import PostgresSettings, StorageSettings
-from app.settings_platform import LongTermStoreSettings
 from tests.support.openai_server import run_openai_server
 from tests.support.platform import platform_settings
 from tests.support.server import RunningServer, run_server

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.settings_platform import LongTermStoreSettings
+from app.platform.settings import LongTermStoreSettings
 from app.store.embeddings import LocalEmbeddings, build_embeddings
 from routers.embedding import DEFAULT_MODEL, shared_embedder
 from tests.conftest import make_settings

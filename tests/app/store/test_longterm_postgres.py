@@ -14,8 +14,8 @@ from langgraph.store.base import BaseStore
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from pydantic import SecretStr
 
+from app.platform.settings import LongTermStoreSettings
 from app.settings import PostgresSettings, Settings, StorageSettings
-from app.settings_platform import LongTermStoreSettings
 from app.store import open_storage
 from app.store.embeddings import EmbeddingsUnavailable
 from app.store.longterm import open_longterm_store

@@ -9,14 +9,14 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from app.custom_routes import HttpConfig, filter_routes
+from app.platform.custom_routes import HttpConfig, filter_routes
 from app.main import routes
 from graphs.loader import GraphLoadError
 from tests.conftest import make_settings
 from tests.support.auth import bearer, jwt_settings, mint
 from tests.support.server import run_server
 
-CONFIG = Path(__file__).parent.parent / "fixtures" / "custom_routes" / "langgraph.json"
+CONFIG = Path(__file__).parents[2] / "fixtures" / "custom_routes" / "langgraph.json"
 AUTHED = CONFIG.with_name("authed.json")
 
 

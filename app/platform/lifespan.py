@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 
 from langgraph.store.base import BaseStore
 
-from app.crons import CronScheduler
 from app.lifecycle.purge import ThreadPurger
 from app.lifecycle.sweeper import ThreadSweeper
+from app.platform.crons import CronScheduler
+from app.platform.webhooks import Webhooks
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.settings import Settings
 from app.store import Storage
-from app.webhooks import Webhooks
 
 __all__ = ["Platform", "every", "start_platform"]
 
