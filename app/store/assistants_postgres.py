@@ -251,8 +251,14 @@ class PostgresAssistantStore:
     async def sync_system(self, assistants: Sequence[Assistant]) -> None:
         keep = [a.assistant_id for a in assistants]
         async with transaction(self._pool) as conn:
-            # Several instances may start at once: each removes what it does not
-            # serve, and inserts what is missing (ON CONFLICT: the first one wins).
+            # Several instances may start at once: one at a time (instances serving
+            # different graphs would otherwise deadlock, each deleting a row the
+            # other inserts), each removes what it does not serve and adds what is
+            # missing (ON CONFLICT: the first one's row stays).
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('switchyard-system-assistants:'"
+                " || current_schema()))"
+            )
             await conn.execute(
                 "DELETE FROM assistants WHERE metadata ->> 'created_by' = ANY(%s)"
                 " AND NOT (assistant_id = ANY(%s))",

@@ -29,11 +29,15 @@ def empty_tables(postgres_url: str, tables: Sequence[str] = PLATFORM_TABLES) -> 
 
 @asynccontextmanager
 async def fresh_storage(
-    request: pytest.FixtureRequest, tmp_path: Path, *, empty: Sequence[str]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    *,
+    empty: Sequence[str],
+    backend: str | None = None,
 ) -> AsyncIterator[Storage]:
-    """Storage on the backend ``request.param`` names. On Postgres (this session's
-    schema, shared by its tests) the tables ``empty`` are truncated first."""
-    backend = request.param
+    """Storage on ``backend`` (default: the one ``request.param`` names). On Postgres
+    (this session's schema, shared by its tests) the tables ``empty`` are truncated first."""
+    backend = backend or request.param
     postgres = None
     if backend == "postgres":
         postgres = PostgresSettings(url=request.getfixturevalue("postgres_url"))
