@@ -24,13 +24,13 @@ from starlette.responses import Response
 from app.auth.access import as_id, authorize, current_user
 from app.auth.cron_scope import count_visible, search_visible, visible
 from app.auth.run_access import authorize_run
-from app.platform.crons import next_tick, zone
 from app.endpoints.http import JSONResponse, parse_body
 from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick
 from app.errors import InvalidInput, NotFound
-from app.schemas import RunCreate
+from app.platform.crons import next_tick, zone
 from app.platform.schemas import CronCount, CronCreate, CronPatch, CronSearch
+from app.schemas import RunCreate
 from app.services import services_of
 from app.store.base import utcnow
 from app.store.crons import Cron

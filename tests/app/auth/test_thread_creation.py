@@ -23,8 +23,8 @@ import pytest
 from websockets.sync.client import connect
 
 from app.main import create_app
-from app.services import Services
 from app.platform.settings import CronSettings
+from app.services import Services
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from app.platform.custom_routes import HttpConfig, filter_routes
 from app.main import routes
+from app.platform.custom_routes import HttpConfig, filter_routes
 from graphs.loader import GraphLoadError
 from tests.conftest import make_settings
 from tests.support.auth import bearer, jwt_settings, mint
