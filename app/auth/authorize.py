@@ -15,7 +15,8 @@ search, delete, list_namespaces).
   ``(resource, action)``, then ``(resource, *)``, then ``(*, action)``, then
   the global ``@auth.on``; none at all accepts. A handler returns None/True
   (accept), False (403), or a filter dict; ``Auth.exceptions.HTTPException``
-  answers with its status, and a failed ``assert`` is a 403.
+  answers with its status, and a failed ``assert`` or any other exception
+  is a 403 (a handler that breaks grants nothing).
 * ``OwnerAuthorizer`` is the built-in policy for teams without handlers:
   threads and crons are their creator's (stamped ``metadata.owner``, filtered
   by it), store namespaces start with the user's identity, assistants are
@@ -25,6 +26,7 @@ search, delete, list_namespaces).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Literal, Protocol, cast
 
@@ -36,6 +38,8 @@ from app.errors import AccessDenied
 from app.store.filters import InvalidFilter, check_filters
 
 __all__ = ["Authorizer", "HandlerAuthorizer", "OpenAuthorizer", "OwnerAuthorizer"]
+
+log = logging.getLogger("switchyard.auth")
 
 Filters = dict[str, Any]
 Resource = Literal["threads", "assistants", "crons", "store", "runs"]
@@ -89,6 +93,11 @@ class HandlerAuthorizer:
             raise AccessDenied(exc.detail, status=exc.status_code, headers=exc.headers) from None
         except AssertionError as exc:
             raise AccessDenied(str(exc) or f"{resource}.{action} is not allowed") from None
+        except Exception:
+            # A handler that crashes grants nothing (fail closed), and says so in
+            # the log, not to the client (its message may hold anything).
+            log.exception("the %s.%s authorization handler raised; refused", resource, action)
+            raise AccessDenied(f"{resource}.{action} is not allowed") from None
         if result is None or result is True:
             return None
         if result is False:

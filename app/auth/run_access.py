@@ -13,6 +13,15 @@ and is added to any thread the run creates (so the docs' ``add_owner``
 makes a stateless run, and a thread made by ``if_not_exists="create"``, its
 caller's); the filters it returns scope the existing thread the run uses.
 
+A run that will create its thread (``if_not_exists="create"`` on an id
+nobody has yet, a stateless run kept with ``on_completion="keep"``, a
+thread-protocol ``run.start``, a kept cron) is also authorized as
+``threads.create`` with ``{"thread_id", "metadata", "if_exists"}``, exactly
+as ``POST /threads`` is: an ``@auth.on.threads.create`` that stamps the
+owner stamps every thread, however it comes to exist. What it stamps joins
+the run's metadata too (the thread's metadata is the run's, as on LangGraph
+Server).
+
 As on LangGraph Server, the graph sees who asked: the run's
 ``config["configurable"]`` carries ``langgraph_auth_user`` (the user as JSON:
 ``identity``, ``permissions``, ``display_name`` and its own fields),
@@ -25,7 +34,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import HTTPConnection
 
@@ -34,7 +43,10 @@ from app.auth.run_limits import Reservation
 from app.auth.user import AuthUser
 from app.schemas import RunCreate
 
-__all__ = ["Admission", "admit_runs"]
+if TYPE_CHECKING:  # app.services imports the MCP server, which admits its runs here
+    from app.services import Services
+
+__all__ = ["Admission", "admit_runs", "authorize_run"]
 
 
 @dataclass
@@ -76,6 +88,48 @@ def _value(body: RunCreate, thread_id: str | None) -> dict[str, Any]:
     }
 
 
+async def _creates_thread(conn: HTTPConnection, body: RunCreate, thread_id: str | None) -> bool:
+    if thread_id is None:
+        return body.on_completion == "keep"
+    if body.if_not_exists != "create":
+        return False
+    # Unfiltered: whether anyone has this id. Another user's thread is not
+    # created over (the run manager answers it as missing).
+    services: Services = conn.app.state.services
+    return await services.storage.threads.get(thread_id) is None
+
+
+async def authorize_run(
+    conn: HTTPConnection,
+    body: RunCreate,
+    thread_id: str | None,
+    *,
+    creates_thread: bool | None = None,
+) -> tuple[RunCreate, dict[str, Any] | None]:
+    """``body`` as its handlers left it (metadata stamped, the user in its config)
+    and the filters that scope the thread it uses. ``creates_thread``: whether
+    the run will create its thread (None: find out as the run manager will)."""
+    state = request_auth(conn)
+    value = _value(body, thread_id)
+    filters = await authorize(conn, "threads", "create_run", value)
+    if state is None or not state.enabled or state.user is None:
+        return body, filters
+    metadata: dict[str, Any] = dict(value.get("metadata") or {})
+    if creates_thread is None:
+        creates_thread = await _creates_thread(conn, body, thread_id)
+    if creates_thread:
+        created: dict[str, Any] = {
+            "thread_id": as_id(thread_id),
+            "metadata": metadata,
+            "if_exists": "raise",
+        }
+        await authorize(conn, "threads", "create", created)
+        metadata = dict(created.get("metadata") or {})
+    if metadata != (body.metadata or {}):
+        body = body.model_copy(update={"metadata": metadata})
+    return _with_user(body, state.user), filters
+
+
 @asynccontextmanager
 async def admit_runs(
     conn: HTTPConnection,
@@ -94,13 +148,8 @@ async def admit_runs(
     authorized: list[RunCreate] = []
     filters: list[dict[str, Any] | None] = []
     for body in bodies:
-        value = _value(body, thread_id)
-        filters.append(await authorize(conn, "threads", "create_run", value))
-        metadata = value.get("metadata") or {}
-        if metadata != (body.metadata or {}):
-            body = body.model_copy(update={"metadata": metadata})
-        if enabled and state is not None and state.user is not None:
-            body = _with_user(body, state.user)
+        body, scope = await authorize_run(conn, body, thread_id)
+        filters.append(scope)
         authorized.append(body)
     thread_metadata = [dict(b.metadata or {}) if enabled else None for b in authorized]
     identity = state.user.identity if state is not None and state.user is not None else None

@@ -15,7 +15,7 @@ from app.auth.access import authorize
 from app.endpoints.assistants import visible_assistant
 from app.endpoints.http import JSONResponse, parse_body, query_bool, read_json, validate
 from app.errors import AssistantNotFound, Conflict, NotFound
-from app.schemas_platform import AssistantCreate, AssistantLatest, AssistantPatch, AssistantVersions
+from app.platform.schemas import AssistantCreate, AssistantLatest, AssistantPatch, AssistantVersions
 from app.services import Services, services_of
 from app.store.assistants import Assistant, AssistantExists
 

@@ -1,5 +1,17 @@
 """Crons: ``client.crons.*`` (create for a thread or stateless, search, count,
-get, update, delete). Scheduling and firing are in ``app.crons``."""
+get, update, delete). Scheduling and firing are in ``app.platform.crons``.
+
+Authorized as LangGraph Server does: ``crons.create`` sees ``{"payload",
+"schedule", "cron_id", "thread_id", "user_id", "end_time", "metadata",
+"on_run_completed"}`` and may stamp ``metadata``; ``crons.read|update|delete``
+see ``{"cron_id", ...}`` and ``crons.search`` the search body; the filters
+they return are matched against the cron's metadata, so another user's cron
+answers 404 like an unknown id and is absent from search and count
+(``app.auth.cron_scope``). The run a cron will create is authorized when the
+cron is created or changed (``threads.create_run``, and ``threads.create``
+for a kept stateless cron's threads), so each tick's run and thread carry
+what the handlers stamped, without a request to authorize them at 3 a.m.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +21,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.auth.access import authorize
-from app.crons import next_tick, zone
+from app.auth.access import as_id, authorize, current_user
+from app.auth.cron_scope import count_visible, search_visible, visible
+from app.auth.run_access import authorize_run
 from app.endpoints.http import JSONResponse, parse_body
 from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick
 from app.errors import InvalidInput, NotFound
+from app.platform.crons import next_tick, zone
+from app.platform.schemas import CronCount, CronCreate, CronPatch, CronSearch
 from app.schemas import RunCreate
-from app.schemas_platform import CronCount, CronCreate, CronPatch, CronSearch
-from app.services import Services, services_of
+from app.services import services_of
 from app.store.base import utcnow
 from app.store.crons import Cron
 
@@ -42,23 +56,58 @@ def _payload(body: CronCreate | CronPatch, base: dict[str, Any]) -> dict[str, An
     return payload
 
 
-async def _check_run(services: Services, assistant_id: str, payload: dict[str, Any]) -> None:
-    """The run a tick will create must be creatable: check it now, not at 3 a.m."""
+async def _check_run(
+    request: Request,
+    assistant_id: str,
+    payload: dict[str, Any],
+    thread_id: str | None,
+    on_run_completed: str | None,
+) -> dict[str, Any]:
+    """The run a tick will create must be creatable: check it now, not at 3 a.m.
+    Returns ``payload`` as the run's authorization left it (owner stamped)."""
     try:
         body = RunCreate.model_validate({**payload, "assistant_id": assistant_id})
     except ValueError as exc:
         raise InvalidInput(f"the cron's run is invalid: {exc}") from None
-    await services.assistants.for_run(body)
+    await services_of(request).assistants.for_run(body)
+    creates_thread = thread_id is None and on_run_completed == "keep"
+    authorized, _ = await authorize_run(request, body, thread_id, creates_thread=creates_thread)
+    if authorized is body:
+        return payload
+    return {**payload, "metadata": authorized.metadata, "config": authorized.config}
+
+
+async def _visible_cron(request: Request, action: str, value: dict[str, Any]) -> Cron:
+    """The path's cron after authorizing ``crons.<action>`` (hidden: ``CronNotFound``)."""
+    cron_id = request.path_params["cron_id"]
+    filters = await authorize(request, "crons", action, {"cron_id": as_id(cron_id), **value})
+    cron = await services_of(request).storage.crons.get(cron_id)
+    if cron is None or not visible(cron, filters):
+        raise CronNotFound(f"cron {cron_id} not found")
+    return cron
 
 
 async def _create(request: Request, thread_id: str | None) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronCreate)
-    await authorize(request, "crons", "create", body.model_dump(mode="json", exclude_none=True))
+    user = current_user(request)
+    value: dict[str, Any] = {
+        "payload": _payload(body, {}),
+        "schedule": body.schedule,
+        "cron_id": None,
+        "thread_id": as_id(thread_id),
+        "user_id": user.identity if user is not None else None,
+        "end_time": body.end_time,
+        "metadata": dict(body.metadata or {}),
+        "on_run_completed": body.on_run_completed,
+    }
+    await authorize(request, "crons", "create", value)
     if thread_id is not None:
         await thread_for(request, "update")  # the caller's own thread, else 404
-    payload = _payload(body, {})
-    await _check_run(services, body.assistant_id, payload)
+    on_run_completed = None if thread_id else (body.on_run_completed or "delete")
+    payload = await _check_run(
+        request, body.assistant_id, _payload(body, {}), thread_id, on_run_completed
+    )
     now = utcnow()
     end_time = body.end_time
     if end_time is not None and end_time.tzinfo is None:
@@ -72,9 +121,10 @@ async def _create(request: Request, thread_id: str | None) -> Response:
         payload=payload,
         timezone=body.timezone,
         end_time=end_time,
-        metadata=body.metadata or {},
+        metadata=dict(value.get("metadata") or {}),
         enabled=body.enabled,
-        on_run_completed=None if thread_id else (body.on_run_completed or "delete"),
+        on_run_completed=on_run_completed,
+        user_id=user.identity if user is not None else None,
         next_run_date=None if end_time is not None and following > end_time else following,
     )
     created = await services.storage.crons.create(cron)
@@ -89,32 +139,27 @@ async def create_for_thread(request: Request) -> Response:
     return await _create(request, request.path_params["thread_id"])
 
 
-async def _cron(services: Services, cron_id: str) -> Cron:
-    cron = await services.storage.crons.get(cron_id)
-    if cron is None:
-        raise CronNotFound(f"cron {cron_id} not found")
-    return cron
-
-
 async def get(request: Request) -> Response:
-    await authorize(request, "crons", "read", {"cron_id": request.path_params["cron_id"]})
-    return JSONResponse(
-        (await _cron(services_of(request), request.path_params["cron_id"])).to_json()
-    )
+    return JSONResponse((await _visible_cron(request, "read", {})).to_json())
 
 
 async def patch(request: Request) -> Response:
     services = services_of(request)
-    await authorize(request, "crons", "update", {"cron_id": request.path_params["cron_id"]})
-    cron = await _cron(services, request.path_params["cron_id"])
     body = await parse_body(request, CronPatch, empty_ok=True)
-    changes: dict[str, Any] = {"payload": _payload(body, cron.payload)}
-    await _check_run(services, cron.assistant_id, changes["payload"])
-    for name in ("schedule", "timezone", "metadata", "enabled", "on_run_completed"):
+    value: dict[str, Any] = body.model_dump(mode="json", exclude_none=True)
+    cron = await _visible_cron(request, "update", value)
+    changes: dict[str, Any] = {}
+    for name in ("schedule", "timezone", "enabled", "on_run_completed"):
         if getattr(body, name) is not None:
             changes[name] = getattr(body, name)
+    if value.get("metadata") is not None:  # as the handler left it (an owner stamp stays)
+        changes["metadata"] = value["metadata"]
     if "end_time" in body.model_fields_set:
         changes["end_time"] = body.end_time
+    on_run_completed = changes.get("on_run_completed", cron.on_run_completed)
+    changes["payload"] = await _check_run(
+        request, cron.assistant_id, _payload(body, cron.payload), cron.thread_id, on_run_completed
+    )
     schedule = changes.get("schedule", cron.schedule)
     timezone = changes.get("timezone", cron.timezone)
     end_time = changes.get("end_time", cron.end_time)
@@ -127,18 +172,19 @@ async def patch(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    services = services_of(request)
-    await authorize(request, "crons", "delete", {"cron_id": request.path_params["cron_id"]})
-    if not await services.storage.crons.delete(request.path_params["cron_id"]):
-        raise CronNotFound(f"cron {request.path_params['cron_id']} not found")
+    cron = await _visible_cron(request, "delete", {})
+    if not await services_of(request).storage.crons.delete(cron.cron_id):
+        raise CronNotFound(f"cron {cron.cron_id} not found")
     return Response(status_code=204)
 
 
 async def search(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronSearch, empty_ok=True)
-    await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
-    found = await services.storage.crons.search(
+    filters = await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
+    found = await search_visible(
+        services.storage.crons,
+        filters,
         assistant_id=body.assistant_id,
         thread_id=body.thread_id,
         enabled=body.enabled,
@@ -154,8 +200,10 @@ async def search(request: Request) -> Response:
 async def count(request: Request) -> Response:
     services = services_of(request)
     body = await parse_body(request, CronCount, empty_ok=True)
-    await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
-    total = await services.storage.crons.count(
+    filters = await authorize(request, "crons", "search", body.model_dump(exclude_none=True))
+    total = await count_visible(
+        services.storage.crons,
+        filters,
         assistant_id=body.assistant_id,
         thread_id=body.thread_id,
         metadata=body.metadata,

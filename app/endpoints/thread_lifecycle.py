@@ -12,9 +12,9 @@ from starlette.responses import Response
 from app.auth.access import allow_authenticated, as_id, authorize
 from app.endpoints.http import JSONResponse, parse_body
 from app.errors import InvalidInput
+from app.platform.schemas import ThreadPrune
 from app.runs.execution import build_input
 from app.schemas import RunCreate, Superstep, ThreadTTL
-from app.schemas_platform import ThreadPrune
 from app.services import Services, services_of
 from app.store.base import Thread, utcnow
 from app.store.thread_ttl import ThreadTTL as TTLRecord

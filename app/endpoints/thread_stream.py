@@ -69,7 +69,7 @@ async def commands(request: Request) -> Response:
             raise CommandFailed("invalid_argument", exc.message) from None
         await _commandable(request, services, thread_id)
         command = parse_command(data)
-        envelope = await run_command(services, thread_id, command)
+        envelope = await run_command(services, thread_id, command, request)
     except CommandFailed as failure:
         command_id = data.get("id") if isinstance(data, dict) else None
         body = error_envelope(command_id if isinstance(command_id, int) else None, failure)

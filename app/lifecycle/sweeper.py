@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from app.lifecycle.purge import ThreadPurger
-from app.settings_platform import ThreadSettings
+from app.platform.settings import ThreadSettings
 from app.store import Storage
 from app.store.base import utcnow
 from app.store.thread_ttl import ThreadTTL, ThreadTTLStore

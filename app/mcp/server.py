@@ -24,15 +24,24 @@ import orjson
 from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.requests import HTTPConnection
 from starlette.types import Receive, Scope, Send
 
 from app import serde
+from app.auth.run_access import admit_runs
 from app.runs.manager import RunManager
 from app.runs.snapshots import json_schema
 from app.schemas import RunCreate
 from graphs.registry import GraphRegistry
 
 __all__ = ["McpEndpoint"]
+
+
+def _request(server: Server[Any, Any]) -> HTTPConnection:
+    """The HTTP request the current tool call came in on (streamable HTTP)."""
+    request = server.request_context.request
+    assert isinstance(request, HTTPConnection), "MCP tools are served over HTTP only"
+    return request
 
 
 def _build_server(registry: GraphRegistry, runs: RunManager) -> Server[Any, Any]:
@@ -57,7 +66,12 @@ def _build_server(registry: GraphRegistry, runs: RunManager) -> Server[Any, Any]
 
     async def call_tool(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
         body = RunCreate.model_validate({"assistant_id": name, "input": arguments})
-        run = await runs.create(body, thread_id=None, ephemeral=True)
+        # Admitted as the HTTP request's user, like any stateless run: the
+        # threads.create_run handlers, the per-user run limit, and the user in
+        # the run's config (app.auth.run_access).
+        async with admit_runs(_request(server), [body], None, runs.is_active) as admission:
+            run = await runs.create(admission.bodies[0], thread_id=None, ephemeral=True)
+            admission.bind([run.run_id])
         outcome = await runs.wait(run.run_id)
         if outcome is None or outcome.error is not None:
             error = outcome.error if outcome is not None else None

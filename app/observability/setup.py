@@ -24,7 +24,7 @@ from app.store import Storage
 from routers.base import Router
 
 if TYPE_CHECKING:
-    from app.platform import Platform
+    from app.platform.lifespan import Platform
 
 __all__ = ["Observability", "serve_metrics"]
 

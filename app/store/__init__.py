@@ -19,8 +19,10 @@ are opened as a bundle because, on SQLite, they must share one connection:
         ├── PostgresSaver          LangGraph's AsyncPostgresSaver tables
         ├── PostgresThreadStore    table threads
         ├── PostgresRunStore       table runs
-        ├── PostgresFlowStore      table flows
-        └── assistants, thread TTLs, crons: in memory per process until Postgres stores land
+        ├── PostgresAssistantStore tables assistants, assistant_versions
+        ├── PostgresThreadTTLStore table thread_ttl
+        ├── PostgresCronStore      table crons (a tick is claimed by one instance)
+        └── PostgresFlowStore      table flows
 """
 
 from __future__ import annotations
@@ -131,9 +133,12 @@ async def open_storage(
     """
     if settings.backend == "postgres":
         # Imported here: psycopg is an optional dependency (the ``distributed`` extra).
+        from app.store.assistants_postgres import PostgresAssistantStore
+        from app.store.crons_postgres import PostgresCronStore
         from app.store.flows_postgres import PostgresFlowStore
         from app.store.postgres import PostgresRunStore, PostgresThreadStore
         from app.store.postgres_pool import open_postgres
+        from app.store.thread_ttl_postgres import PostgresThreadTTLStore
 
         async with open_postgres(postgres or PostgresSettings()) as backend:
             yield Storage(
@@ -143,6 +148,9 @@ async def open_storage(
                 latest_id_reader=backend.checkpointer.alatest_id,
                 postgres=backend,
                 flows=PostgresFlowStore(backend.pool),
+                assistants=PostgresAssistantStore(backend.pool),
+                thread_ttls=PostgresThreadTTLStore(backend.pool),
+                crons=PostgresCronStore(backend.pool),
             )
         return
     if settings.backend == "memory":

@@ -31,7 +31,8 @@ from app.store.assistants import (
     updated,
 )
 from app.store.base import utcnow
-from app.store.sqlite import _coarse_predicates, _micros, _moment, _text
+from app.store.sqlite import _coarse_predicates, _micros, _moment
+from app.store.sqlite_columns import SqliteColumns
 from app.store.sqlite_trips import SqliteTrips
 
 __all__ = ["SqliteAssistantStore"]
@@ -63,88 +64,36 @@ CREATE TABLE IF NOT EXISTS assistant_versions (
 );
 """
 
-_COLUMNS = (
-    "assistant_id, graph_id, name, description, config, context, metadata, version,"
-    " created_at, updated_at"
+_ASSISTANT = SqliteColumns(
+    Assistant,
+    json=frozenset({"config", "context", "metadata"}),
+    times=frozenset({"created_at", "updated_at"}),
 )
-_VERSION_COLUMNS = (
-    "assistant_id, version, graph_id, name, description, config, context, metadata, created_at"
-)
-Row = Any
+_VERSION = SqliteColumns(AssistantVersion, json=_ASSISTANT.json, times=frozenset({"created_at"}))
+_COLUMNS = _ASSISTANT.select
+_VERSION_COLUMNS = _VERSION.select
+# What ``update`` and ``set_latest`` rewrite: all but the id and the creation time.
+_CHANGING = [name for name in _ASSISTANT.names if name not in ("assistant_id", "created_at")]
 
 
-def _assistant(row: Row) -> Assistant:
-    aid, graph_id, name, description, config, context, metadata, version, created, updated_ = row
-    return Assistant(
-        assistant_id=aid,
-        graph_id=graph_id,
-        name=name,
-        description=description,
-        config=loads(config),
-        context=loads(context),
-        metadata=loads(metadata),
-        version=version,
-        created_at=_moment(created),
-        updated_at=_moment(updated_),
-    )
+def _assistant(row: Sequence[Any]) -> Assistant:
+    found: Assistant = _ASSISTANT.read(row)
+    return found
 
 
-def _version(row: Row) -> AssistantVersion:
-    aid, version, graph_id, name, description, config, context, metadata, created = row
-    return AssistantVersion(
-        assistant_id=aid,
-        version=version,
-        graph_id=graph_id,
-        name=name,
-        description=description,
-        config=loads(config),
-        context=loads(context),
-        metadata=loads(metadata),
-        created_at=_moment(created),
-    )
-
-
-def _assistant_params(a: Assistant) -> tuple[Any, ...]:
-    return (
-        a.assistant_id,
-        a.graph_id,
-        a.name,
-        a.description,
-        _text(a.config),
-        _text(a.context),
-        _text(a.metadata),
-        a.version,
-        _micros(a.created_at),
-        _micros(a.updated_at),
-    )
-
-
-def _version_params(v: AssistantVersion) -> tuple[Any, ...]:
-    return (
-        v.assistant_id,
-        v.version,
-        v.graph_id,
-        v.name,
-        v.description,
-        _text(v.config),
-        _text(v.context),
-        _text(v.metadata),
-        _micros(v.created_at),
-    )
+def _version(row: Sequence[Any]) -> AssistantVersion:
+    found: AssistantVersion = _VERSION.read(row)
+    return found
 
 
 def _insert_version(db: sqlite3.Connection, version: AssistantVersion) -> None:
-    db.execute(
-        f"INSERT INTO assistant_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _version_params(version),
-    )
+    db.execute(_VERSION.insert("assistant_versions"), _VERSION.params(version))
 
 
 def _replace(db: sqlite3.Connection, a: Assistant) -> None:
     db.execute(
-        "UPDATE assistants SET graph_id = ?, name = ?, description = ?, config = ?, context = ?,"
-        " metadata = ?, version = ?, updated_at = ? WHERE assistant_id = ?",
-        (*_assistant_params(a)[1:8], _micros(a.updated_at), a.assistant_id),
+        f"UPDATE assistants SET {_ASSISTANT.assignments(_CHANGING)} WHERE assistant_id = ?",
+        (*_ASSISTANT.params(a, _CHANGING), a.assistant_id),
     )
 
 
@@ -157,9 +106,9 @@ def _get(db: sqlite3.Connection, assistant_id: str) -> Assistant | None:
 
 def _create(db: sqlite3.Connection, assistant: Assistant) -> bool:
     inserted = db.execute(
-        f"INSERT INTO assistants ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (assistant_id) DO NOTHING RETURNING assistant_id",
-        _assistant_params(assistant),
+        f"{_ASSISTANT.insert('assistants')} ON CONFLICT (assistant_id) DO NOTHING"
+        " RETURNING assistant_id",
+        _ASSISTANT.params(assistant),
     ).fetchall()
     if inserted:
         _insert_version(db, assistant.as_version())
@@ -276,10 +225,9 @@ class SqliteAssistantStore:
                 rows = db.execute(f"{sql} LIMIT ? OFFSET ?", [*params, limit, offset])
                 return [_assistant(row) for row in rows]
             # The JSON predicate is a superset: page after the exact check.
+            found = (_assistant(row) for row in db.execute(sql, params))
             exact = (
-                _assistant(row)
-                for row in db.execute(sql, params)
-                if contains(loads(row[6]), wanted) and name_matches(row[2], name)
+                a for a in found if contains(a.metadata, wanted) and name_matches(a.name, name)
             )
             return [a for i, a in zip(range(offset + limit), exact, strict=False) if i >= offset]
 
@@ -318,7 +266,7 @@ class SqliteAssistantStore:
                 " ORDER BY version DESC",
                 (assistant_id,),
             )
-            found = (_version(row) for row in rows if contains(loads(row[7]), wanted))
+            found = (v for v in map(_version, rows) if contains(v.metadata, wanted))
             return [v for i, v in zip(range(offset + limit), found, strict=False) if i >= offset]
 
         return await self._trips.read(unit)

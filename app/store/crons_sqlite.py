@@ -19,7 +19,8 @@ from app.serde import loads
 from app.store._common import contains, json_filter
 from app.store.base import utcnow
 from app.store.crons import Cron, changed, check_sort
-from app.store.sqlite import _coarse_predicates, _micros, _moment, _text
+from app.store.sqlite import _coarse_predicates, _micros
+from app.store.sqlite_columns import SqliteColumns
 from app.store.sqlite_trips import SqliteTrips
 
 __all__ = ["SqliteCronStore"]
@@ -43,57 +44,19 @@ CREATE TABLE IF NOT EXISTS crons (
 );
 CREATE INDEX IF NOT EXISTS crons_next_run_date ON crons (next_run_date);
 """
-_COLUMNS = (
-    "cron_id, assistant_id, thread_id, schedule, timezone, end_time, payload, metadata, enabled,"
-    " on_run_completed, user_id, next_run_date, created_at, updated_at"
+_CRON = SqliteColumns(
+    Cron,
+    json=frozenset({"payload", "metadata"}),
+    times=frozenset({"end_time", "next_run_date", "created_at", "updated_at"}),
+    bools=frozenset({"enabled"}),
 )
-
-
-def _opt_micros(moment: datetime | None) -> int | None:
-    return None if moment is None else _micros(moment)
-
-
-def _opt_moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _moment(micros)
-
-
-def _params(c: Cron) -> tuple[Any, ...]:
-    return (
-        c.cron_id,
-        c.assistant_id,
-        c.thread_id,
-        c.schedule,
-        c.timezone,
-        _opt_micros(c.end_time),
-        _text(c.payload),
-        _text(c.metadata),
-        int(c.enabled),
-        c.on_run_completed,
-        c.user_id,
-        _opt_micros(c.next_run_date),
-        _micros(c.created_at),
-        _micros(c.updated_at),
-    )
+_COLUMNS = _CRON.select
+_CHANGING = _CRON.names[1:]  # all but cron_id
 
 
 def _cron(row: Any) -> Cron:
-    (cid, aid, tid, schedule, tz, end, payload, metadata, enabled, orc, uid, nxt, ca, ua) = row
-    return Cron(
-        cron_id=cid,
-        assistant_id=aid,
-        thread_id=tid,
-        schedule=schedule,
-        timezone=tz,
-        end_time=_opt_moment(end),
-        payload=loads(payload),
-        metadata=loads(metadata),
-        enabled=bool(enabled),
-        on_run_completed=orc,
-        user_id=uid,
-        next_run_date=_opt_moment(nxt),
-        created_at=_moment(ca),
-        updated_at=_moment(ua),
-    )
+    found: Cron = _CRON.read(row)
+    return found
 
 
 def _get(db: sqlite3.Connection, cron_id: str) -> Cron | None:
@@ -113,12 +76,7 @@ class SqliteCronStore:
         await self._conn.commit()
 
     async def create(self, cron: Cron) -> Cron:
-        params = _params(cron)
-        await self._trips.write(
-            lambda db: db.execute(
-                f"INSERT INTO crons ({_COLUMNS}) VALUES ({', '.join('?' * len(params))})", params
-            )
-        )
+        await self._trips.write(lambda db: db.execute(_CRON.insert("crons"), _CRON.params(cron)))
         found = await self.get(cron.cron_id)
         assert found is not None
         return found
@@ -132,10 +90,9 @@ class SqliteCronStore:
             if current is None:
                 return None
             new = changed(current, changes, utcnow())
-            columns = [name.strip() for name in _COLUMNS.split(",")][1:]
-            assignments = ", ".join(f"{name} = ?" for name in columns)
             db.execute(
-                f"UPDATE crons SET {assignments} WHERE cron_id = ?", (*_params(new)[1:], cron_id)
+                f"UPDATE crons SET {_CRON.assignments(_CHANGING)} WHERE cron_id = ?",
+                (*_CRON.params(new, _CHANGING), cron_id),
             )
             return new
 
@@ -188,7 +145,7 @@ class SqliteCronStore:
         )
 
         def unit(db: sqlite3.Connection) -> list[Cron]:
-            exact = (_cron(r) for r in db.execute(sql, params) if contains(loads(r[7]), wanted))
+            exact = (c for c in map(_cron, db.execute(sql, params)) if contains(c.metadata, wanted))
             return [c for i, c in zip(range(offset + limit), exact, strict=False) if i >= offset]
 
         return await self._trips.read(unit)
@@ -225,7 +182,7 @@ class SqliteCronStore:
             lambda db: db.execute(
                 "UPDATE crons SET next_run_date = ? WHERE cron_id = ? AND next_run_date = ?"
                 " RETURNING cron_id",
-                (_opt_micros(following), cron_id, _micros(expected)),
+                (None if following is None else _micros(following), cron_id, _micros(expected)),
             ).fetchall()
         )
         return bool(won)

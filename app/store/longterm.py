@@ -2,14 +2,18 @@
 
 LangGraph's own stores, chosen by ``settings.storage.backend``:
 
-    memory   InMemoryStore                 nothing persists; no item TTL
-    sqlite   AsyncSqliteStore (langgraph-checkpoint-sqlite) on its own file,
-             ``store.db`` beside the main one: it runs its own transactions
-             (BEGIN ... COMMIT) and must not share the connection whose
-             trips commit runs and checkpoints
+    memory    InMemoryStore                 nothing persists; no item TTL
+    sqlite    AsyncSqliteStore (langgraph-checkpoint-sqlite) on its own file,
+              ``store.db`` beside the main one: it runs its own transactions
+              (BEGIN ... COMMIT) and must not share the connection whose
+              trips commit runs and checkpoints
+    postgres  AsyncPostgresStore (langgraph-checkpoint-postgres) on the
+              storage's pool, so every instance sees every item; its tables
+              are set up under the migration lock (``app.store.migrations``)
 
 With ``settings.store.index_embed`` set, items are embedded on put and
-``search(query=...)`` ranks by cosine similarity (sqlite-vec on SQLite).
+``search(query=...)`` ranks by cosine similarity (sqlite-vec on SQLite,
+pgvector on Postgres: the ``vector`` extension must be available).
 The same object is compiled into every graph (``GraphRegistry(store=...)``),
 so a node's ``store`` argument and ``get_store()`` see what clients put.
 """
@@ -21,6 +25,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiosqlite
 import httpx
@@ -30,6 +35,9 @@ from langgraph.store.sqlite.aio import AsyncSqliteStore
 
 from app.settings import Settings
 from app.store.embeddings import EmbeddingsUnavailable, build_embeddings
+
+if TYPE_CHECKING:
+    from app.store.postgres_pool import PostgresBackend
 
 __all__ = ["index_config", "open_longterm_store", "store_file"]
 
@@ -73,22 +81,40 @@ def _connect(path: Path, *, loads_extensions: bool) -> aiosqlite.Connection:
 
 
 @asynccontextmanager
-async def open_longterm_store(settings: Settings) -> AsyncIterator[BaseStore]:
+async def open_longterm_store(
+    settings: Settings, postgres: PostgresBackend | None = None
+) -> AsyncIterator[BaseStore]:
+    """The store ``settings.storage.backend`` names; ``postgres`` is the open
+    storage's backend (``Storage.postgres``), required for "postgres"."""
     http = httpx.AsyncClient(timeout=settings.llm.timeout_s)
-    async with http, _open(settings, index_config(settings, http)) as store:
-        yield store
+    index = index_config(settings, http)
+    async with http:
+        if settings.storage.backend == "memory":
+            yield InMemoryStore(index=index)
+        elif settings.storage.backend == "postgres":
+            if postgres is None:
+                raise ValueError("the postgres store needs the open storage's backend")
+            from app.store.longterm_postgres import open_postgres_store
+
+            async with open_postgres_store(postgres, index, _ttl(settings)) as store:
+                yield store
+        else:
+            async with _open_sqlite(settings, index) as store:
+                yield store
 
 
-@asynccontextmanager
-async def _open(settings: Settings, index: IndexConfig | None) -> AsyncIterator[BaseStore]:
-    if settings.storage.backend == "memory":
-        yield InMemoryStore(index=index)
-        return
-    path = store_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _ttl(settings: Settings) -> TTLConfig:
     ttl = TTLConfig(refresh_on_read=settings.store.ttl_refresh_on_read)
     if settings.store.default_ttl_minutes is not None:
         ttl["default_ttl"] = settings.store.default_ttl_minutes
+    return ttl
+
+
+@asynccontextmanager
+async def _open_sqlite(settings: Settings, index: IndexConfig | None) -> AsyncIterator[BaseStore]:
+    path = store_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ttl = _ttl(settings)
     # Autocommit mode: the store issues its own BEGIN/COMMIT (as its
     # ``from_conn_string`` sets up), which sqlite3's implicit transactions break.
     async with _connect(path, loads_extensions=index is not None) as conn:

@@ -21,8 +21,10 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 from langgraph_sdk.client import LangGraphClient
 
+from app.settings import PostgresSettings, StorageSettings
 from tests.conftest import make_settings
 from tests.support.server import RunningServer, run_server
+from tests.support.storage import empty_tables
 
 Call = Callable[[LangGraphClient], Awaitable[None]]
 
@@ -51,10 +53,20 @@ def _async_methods() -> set[str]:
     return _methods(get_client(url="http://sdk.invalid"))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with run_server(make_settings(tmp_path_factory.mktemp("sdk-methods"))) as running:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server on SQLite, then one on Postgres (every store: threads, runs,
+    assistants, crons, thread TTLs, the long-term store)."""
+    backend: dict[str, object] = {"storage": StorageSettings(backend=request.param)}
+    if request.param == "postgres":
+        backend["postgres"] = PostgresSettings(url=request.getfixturevalue("postgres_url"))
+    settings = make_settings(tmp_path_factory.mktemp("sdk-methods"), **backend)
+    with run_server(settings) as running:
         yield running
+    if request.param == "postgres":
+        empty_tables(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -128,8 +128,8 @@ def _others(results: Results) -> list[str]:
     if results.store is not None:
         items = ", ".join(f"{k} {v:,.0f}" for k, v in results.store.items())
         lines.append(
-            f"- store on SQLite, p50 µs (store_bench; indexed_* embed via the local "
-            f"OpenAI-protocol server): {items}"
+            f"- store on SQLite (pg_*: Postgres), p50 µs (store_bench; indexed_* embed via "
+            f"the local OpenAI-protocol server): {items}"
         )
     if (obs := results.observability) is not None:
         lines.append(f"- {obs.line()}")

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import HTTPConnection
 
 from app import serde
 from app.endpoints.http import describe_validation_error
@@ -81,7 +82,9 @@ async def _framed(services: Services, run: Run) -> RunFramer:
 _STATUS = {"running": "running", "error": "failed", "timeout": "failed", "interrupted": "failed"}
 
 
-async def get_tree(services: Services, thread_id: str, params: dict[str, Any]) -> Any:
+async def get_tree(
+    services: Services, thread_id: str, params: dict[str, Any], conn: HTTPConnection
+) -> Any:
     runs = await _runs(services, thread_id)
     run_id = params.get("run_id")
     chosen = [r for r in runs if r.run_id == run_id] if run_id else runs[-1:]
@@ -117,7 +120,9 @@ async def _graph(services: Services, thread_id: str) -> Any:
     return await services.registry.get(graph_id)
 
 
-async def state_get(services: Services, thread_id: str, params: dict[str, Any]) -> Any:
+async def state_get(
+    services: Services, thread_id: str, params: dict[str, Any], conn: HTTPConnection
+) -> Any:
     graph = await _graph(services, thread_id)
     snapshot = await graph.aget_state({"configurable": {"thread_id": thread_id}})
     values = serde.jsonable(snapshot.values) or {}
@@ -131,7 +136,9 @@ async def state_get(services: Services, thread_id: str, params: dict[str, Any]) 
     return result
 
 
-async def list_checkpoints(services: Services, thread_id: str, params: dict[str, Any]) -> Any:
+async def list_checkpoints(
+    services: Services, thread_id: str, params: dict[str, Any], conn: HTTPConnection
+) -> Any:
     graph = await _graph(services, thread_id)
     limit = params.get("limit", 10)
     if not isinstance(limit, int) or limit < 1:
@@ -156,7 +163,8 @@ async def list_checkpoints(services: Services, thread_id: str, params: dict[str,
     return {"checkpoints": checkpoints}
 
 
-Handler = Callable[[Services, str, dict[str, Any]], Awaitable[Any]]
+# (services, thread_id, params, the request or socket: who is asking)
+Handler = Callable[[Services, str, dict[str, Any], HTTPConnection], Awaitable[Any]]
 _HANDLERS: dict[str, Handler] = {
     "run.start": start,
     "input.respond": respond,
@@ -168,8 +176,11 @@ _HANDLERS: dict[str, Handler] = {
 _SESSION_ONLY = ("subscription.subscribe", "subscription.unsubscribe", "subscription.reconnect")
 
 
-async def run_command(services: Services, thread_id: str, command: Command) -> dict[str, Any]:
-    """The success envelope; raises ``CommandFailed`` for an error one."""
+async def run_command(
+    services: Services, thread_id: str, command: Command, conn: HTTPConnection
+) -> dict[str, Any]:
+    """The success envelope; raises ``CommandFailed`` for an error one. ``conn``
+    (the request or WebSocket) is whose commands these are."""
     handler = _HANDLERS.get(command.method)
     if handler is None:
         if command.method in _SESSION_ONLY:
@@ -182,4 +193,5 @@ async def run_command(services: Services, thread_id: str, command: Command) -> d
         raise CommandFailed(
             "unknown_command", f"unknown command {command.method!r}; known: {known}"
         )
-    return success_envelope(command.id, await handler(services, thread_id, command.params))
+    result = await handler(services, thread_id, command.params, conn)
+    return success_envelope(command.id, result)

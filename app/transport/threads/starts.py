@@ -18,6 +18,9 @@ protocol has is in its log:
 * ``state.fork`` starts a run from a checkpoint of the thread.
 
 Runs queue behind the thread's current run (``multitask_strategy`` enqueue).
+Each is admitted like ``POST /threads/{id}/runs`` (``app.auth.run_access``):
+``threads.create_run`` authorized, the user's run limit, and for the
+``run.start`` that creates the thread, ``threads.create`` (its owner stamp).
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import HTTPConnection
 
+from app.auth.run_access import admit_runs
 from app.endpoints.http import describe_validation_error
 from app.errors import SwitchyardError
 from app.schemas import CommandBody, RunCreate, StreamMode
@@ -109,7 +114,7 @@ def parse(model: type[_Params], params: Any) -> Any:
         raise CommandFailed("invalid_argument", describe_validation_error(exc)) from None
 
 
-async def _create(services: Services, thread_id: str, **fields: Any) -> Run:
+async def _create(services: Services, conn: HTTPConnection, thread_id: str, **fields: Any) -> Run:
     try:
         body = RunCreate(
             stream_mode=PROTOCOL_MODES,
@@ -120,9 +125,20 @@ async def _create(services: Services, thread_id: str, **fields: Any) -> Run:
     except ValidationError as exc:
         raise CommandFailed("invalid_argument", describe_validation_error(exc)) from None
     try:
-        return await services.runs.create(body, thread_id=thread_id, protocol=True)
+        async with admit_runs(conn, [body], thread_id, services.runs.is_active) as admission:
+            run = await services.runs.create(
+                admission.bodies[0],
+                thread_id=thread_id,
+                filters=admission.filters[0],
+                thread_metadata=admission.thread_metadata[0],
+                protocol=True,
+            )
+            admission.bind([run.run_id])
+        return run
     except SwitchyardError as exc:
         code = "invalid_argument" if exc.status_code in (400, 422) else "unknown_error"
+        if exc.status_code in (401, 403, 429):  # refused by auth or the run limit: say so
+            code = exc.code.value
         if exc.status_code == 404:
             code = "not_supported" if "assistant" in exc.code.value else "no_such_run"
         raise CommandFailed(code, exc.message, exc.status_code) from None
@@ -161,7 +177,9 @@ async def _settled(services: Services, thread_id: str) -> Thread | None:
     return await services.storage.threads.get(thread_id)
 
 
-async def start(services: Services, thread_id: str, params: Any) -> dict[str, Any]:
+async def start(
+    services: Services, thread_id: str, params: Any, conn: HTTPConnection
+) -> dict[str, Any]:
     p: RunStartParams = parse(RunStartParams, params)
     thread = await _settled(services, thread_id)
     fork_from = ((p.config or {}).get("configurable") or {}).get("checkpoint_id")
@@ -178,7 +196,7 @@ async def start(services: Services, thread_id: str, params: Any) -> dict[str, An
         fields["command"] = CommandBody(resume=p.input)
     else:
         fields["input"] = p.input
-    run = await _create(services, thread_id, **fields)
+    run = await _create(services, conn, thread_id, **fields)
     return {"run_id": run.run_id}
 
 
@@ -191,7 +209,9 @@ def _assistant_of(thread: Thread) -> str:
     return owner
 
 
-async def respond(services: Services, thread_id: str, params: Any) -> dict[str, Any]:
+async def respond(
+    services: Services, thread_id: str, params: Any, conn: HTTPConnection
+) -> dict[str, Any]:
     p: InputRespondParams = parse(InputRespondParams, params)
     try:
         answers = p.answers()
@@ -216,6 +236,7 @@ async def respond(services: Services, thread_id: str, params: Any) -> dict[str, 
     )
     run = await _create(
         services,
+        conn,
         thread_id,
         assistant_id=_assistant_of(thread),
         command=command,
@@ -225,7 +246,9 @@ async def respond(services: Services, thread_id: str, params: Any) -> dict[str, 
     return {"run_id": run.run_id}
 
 
-async def fork(services: Services, thread_id: str, params: Any) -> dict[str, Any]:
+async def fork(
+    services: Services, thread_id: str, params: Any, conn: HTTPConnection
+) -> dict[str, Any]:
     p: StateForkParams = parse(StateForkParams, params)
     thread = await services.storage.threads.get(thread_id)
     if thread is None:
@@ -237,6 +260,6 @@ async def fork(services: Services, thread_id: str, params: Any) -> dict[str, Any
         "checkpoint_id": p.checkpoint_id,
     }
     run = await _create(
-        services, thread_id, assistant_id=_assistant_of(thread), input=p.input, config=config
+        services, conn, thread_id, assistant_id=_assistant_of(thread), input=p.input, config=config
     )
     return {"run_id": run.run_id, "thread_id": thread_id}

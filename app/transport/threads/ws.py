@@ -114,7 +114,7 @@ class ProtocolSession:
         elif command.method == "subscription.reconnect":
             result = self._reconnect(params)
         else:
-            return await run_command(self._services, self._thread_id, command)
+            return await run_command(self._services, self._thread_id, command, self._ws)
         return {"type": "success", "id": command.id, "result": result}
 
     def _subscribe(self, wanted: EventFilter, subscription_id: str | None = None) -> str:

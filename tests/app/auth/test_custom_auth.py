@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -93,3 +94,38 @@ def test_auth_user_wraps_every_shape_an_authenticate_handler_may_return() -> Non
         AuthUser.from_result(42)
     with pytest.raises(TypeError):
         AuthUser.from_result({"identity": ""})
+
+
+DOCS_CONFIG = Path(__file__).parents[2] / "fixtures" / "auth" / "langgraph.json"
+
+
+async def test_studio_auth_scheme_header_grants_nothing_and_makes_no_studio_user(
+    tmp_path: Path,
+) -> None:
+    """LangGraph Server's Studio sign-in (``X-Auth-Scheme: langsmith`` with a
+    LangSmith key) is not supported: the request authenticates like any other,
+    whatever ``disable_studio_auth`` says (false is LangGraph's default)."""
+    fixtures = DOCS_CONFIG.parent
+    config = tmp_path / "langgraph.json"
+    config.write_text(
+        json.dumps(
+            {
+                "graphs": {"steps": str(fixtures.parent / "graphs" / "steps.py") + ":build_steps"},
+                "auth": {"path": f"{fixtures / 'docs_auth.py'}:auth", "disable_studio_auth": False},
+            }
+        )
+    )
+    application = create_app(make_settings(tmp_path, graphs=config))
+    studio = {"X-Auth-Scheme": "langsmith", "X-Api-Key": "lsv2_pt_0123456789abcdef"}
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sy") as http:
+            refused = await http.post("/threads", json={}, headers=studio)
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            # With credentials the auth.py accepts, the user is that user (stamped
+            # by its threads.create handler), not a StudioUser.
+            signed_in = {**studio, "Authorization": "Bearer user1-token"}
+            thread = await http.post("/threads", json={}, headers=signed_in)
+            assert thread.status_code == 200, thread.text
+            assert thread.json()["metadata"]["owner"] == "user1"

@@ -4,6 +4,7 @@ per-user run limit, CORS, the fail-closed guard and the startup log."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -126,6 +127,11 @@ async def test_run_limit_when_user_has_too_many_runs_then_429_with_retry_after(
         assert refused.json()["code"] == "too_many_runs"
         batch = await http.post("/runs/batch/wait", json=[STEPS], headers=ALICE)
         assert batch.status_code == 429
+        # The thread streaming protocol's run.start is admitted like any run.
+        command = {"id": 1, "method": "run.start", "params": STEPS}
+        started = await http.post(f"/threads/{uuid.uuid4()}/commands", json=command, headers=ALICE)
+        assert started.status_code == 429
+        assert started.json()["error"] == started.json()["code"] == "too_many_runs"
         # Another user has places of their own.
         assert (await http.post("/runs/wait", json=STEPS, headers=BOB)).status_code == 200
         path = f"/threads/{first['thread_id']}/runs/{first['run_id']}"

@@ -63,7 +63,8 @@ class World:
     stateless_thread_id: str
     stateless_run_id: str
     tag: str
-    # Shared platform resources (issue 15); the doomed ones are for DELETE.
+    # The owner's crons (the doomed one is for DELETE) and store item
+    # (namespace ["m", tag], key "k").
     cron_id: str = ""
     doomed_cron_id: str = ""
 
@@ -101,8 +102,8 @@ def _p(path: str, body: Any = None) -> Callable[[World], Call]:
 
 
 RECIPES: dict[RouteKey, Recipe] = {
-    # The platform API (issue 15): assistants, store and crons are shared, not
-    # per user (open); a thread's cron and pruning act on the caller's threads.
+    # The platform API (issue 15). Assistants are shared (changed by admins);
+    # crons and store items are their creator's, like threads.
     ("POST", "/assistants"): Recipe("admin", _p("/assistants", {"graph_id": "steps"})),
     ("PATCH", "/assistants/{assistant_id}"): Recipe(
         "admin", _p("/assistants/steps", {"name": "x"})
@@ -128,24 +129,33 @@ RECIPES: dict[RouteKey, Recipe] = {
         "owned", lambda w: Call(_t(w, "/runs/crons"), {**STEPS, "schedule": "0 0 1 1 *"})
     ),
     ("POST", "/runs/crons"): Recipe("open", _p("/runs/crons", {**STEPS, "schedule": "0 0 1 1 *"})),
-    ("POST", "/runs/crons/search"): Recipe("open", _p("/runs/crons/search", {})),
+    ("POST", "/runs/crons/search"): Recipe("open", _p("/runs/crons/search", {"limit": 1000})),
+    # Another user counts their own crons only (those this module's "other"
+    # condition created), never the owner's: see test_crons_of_another_user_look_missing.
     ("POST", "/runs/crons/count"): Recipe("open", _p("/runs/crons/count", {})),
-    ("GET", "/runs/crons/{cron_id}"): Recipe("open", lambda w: Call(f"/runs/crons/{w.cron_id}")),
+    ("GET", "/runs/crons/{cron_id}"): Recipe("owned", lambda w: Call(f"/runs/crons/{w.cron_id}")),
     ("PATCH", "/runs/crons/{cron_id}"): Recipe(
-        "open", lambda w: Call(f"/runs/crons/{w.cron_id}", {"enabled": False})
+        "owned", lambda w: Call(f"/runs/crons/{w.cron_id}", {"enabled": False})
     ),
     ("DELETE", "/runs/crons/{cron_id}"): Recipe(
-        "open", lambda w: Call(f"/runs/crons/{w.doomed_cron_id}")
+        "owned", lambda w: Call(f"/runs/crons/{w.doomed_cron_id}")
     ),
+    # Store namespaces are scoped to the caller (the built-in policy prefixes the
+    # identity): another user's put and delete act on their own namespace
+    # (2xx, the owner's item unchanged: see the last test), their get misses.
     ("PUT", "/store/items"): Recipe(
-        "open", _p("/store/items", {"namespace": ["m"], "key": "k", "value": {}})
+        "open", _p("/store/items", {"namespace": ["scratch"], "key": "k", "value": {}})
     ),
-    ("GET", "/store/items"): Recipe("open", _p("/store/items?namespace=m&key=k")),
+    ("GET", "/store/items"): Recipe(
+        "owned", lambda w: Call(f"/store/items?namespace=m.{w.tag}&key=k")
+    ),
     ("DELETE", "/store/items"): Recipe(
-        "open", _p("/store/items", {"namespace": ["m"], "key": "k"})
+        "open", lambda w: Call("/store/items", {"namespace": ["m", w.tag], "key": "k"})
     ),
-    ("POST", "/store/items/search"): Recipe("open", _p("/store/items/search", {})),
-    ("POST", "/store/namespaces"): Recipe("open", _p("/store/namespaces", {})),
+    ("POST", "/store/items/search"): Recipe(
+        "open", lambda w: Call("/store/items/search", {"namespace_prefix": ["m"], "limit": 1000})
+    ),
+    ("POST", "/store/namespaces"): Recipe("open", _p("/store/namespaces", {"limit": 1000})),
     ("GET", "/ok"): Recipe("public", _p("/ok")),
     ("GET", "/info"): Recipe("public", _p("/info")),
     # Behind the gate by default (SWITCHYARD_METRICS_ACCESS=auth): any signed-in
@@ -294,8 +304,10 @@ class Matrix:
         state = self.ok("GET", f"/threads/{tid}/state")
         stateless = self.ok("POST", "/runs", STEPS)
         self.ok("GET", f"/threads/{stateless['thread_id']}/runs/{stateless['run_id']}/join")
-        cron_body = {**STEPS, "schedule": "0 0 1 1 *"}
+        cron_body = {**STEPS, "schedule": "0 0 1 1 *", "metadata": {"tag": tag}}
         crons = [self.ok("POST", "/runs/crons", cron_body) for _ in range(2)]
+        item = {"namespace": ["m", tag], "key": "k", "value": {"tag": tag}}
+        assert self.http.put("/store/items", json=item, headers=self.alice).status_code == 204
         return World(
             thread_id=tid,
             run_id=run["run_id"],
@@ -323,6 +335,8 @@ class Matrix:
             "stateless": self.ok(
                 "GET", f"/threads/{w.stateless_thread_id}/runs/{w.stateless_run_id}"
             ),
+            "cron": self.ok("GET", f"/runs/crons/{w.cron_id}"),
+            "store_item": self.ok("GET", f"/store/items?namespace=m.{w.tag}&key=k"),
         }
 
 
@@ -429,8 +443,9 @@ def test_route_matrix(matrix: Matrix, key: RouteKey, condition: str) -> None:
     else:
         assert 200 <= status < 300, (status, body_text)
         # Whatever another user can list, search or count holds nothing of the owner's.
-        assert matrix.world.thread_id not in body_text
-        assert matrix.world.run_id not in body_text
+        w = matrix.world
+        for owners in (w.thread_id, w.run_id, w.cron_id, w.doomed_cron_id, w.tag):
+            assert owners not in body_text, (owners, body_text)
         if key == ("POST", "/threads/count"):
             assert body_text.strip() == "0"
 

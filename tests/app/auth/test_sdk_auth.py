@@ -14,11 +14,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langgraph.pregel.remote import RemoteGraph
 from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 from app.auth.settings import AuthSettings
 from tests.conftest import make_settings
@@ -211,3 +214,22 @@ async def test_docs_auth_graph_sees_the_user_in_its_config_and_clients_cannot_sp
     assert result["user_id"] == "user1"
     assert result["permissions"] == []
     assert result["user"]["identity"] == "user1"
+
+
+async def test_docs_auth_mcp_tool_call_runs_as_the_caller(docs_server: RunningServer) -> None:
+    """``/mcp`` ``tools/call`` is a stateless run admitted like ``POST /runs``: the
+    graph sees the MCP client's user in its config; without credentials, 401."""
+    headers = {"Authorization": "Bearer user1-token"}
+    async with (
+        httpx.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(f"{docs_server.url}/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        called = await session.call_tool("whoami", {})
+        assert not called.isError, called.content
+        assert called.structuredContent is not None
+        assert called.structuredContent["user_id"] == "user1"
+    async with httpx.AsyncClient() as http:
+        anonymous = await http.post(f"{docs_server.url}/mcp", json={})
+        assert anonymous.status_code == 401

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from app.platform.settings import ThreadSettings
 from app.services import Services
 from app.settings import Settings
-from app.settings_platform import ThreadSettings
 from app.store.base import utcnow
 from app.store.thread_ttl import ThreadTTL
 from tests.support.platform import platform_settings

@@ -15,8 +15,8 @@ import websockets
 from pydantic import SecretStr
 
 from app.main import create_app
+from app.platform.settings import CronSettings, WebhookSettings
 from app.settings import PostgresSettings, RedisSettings, StorageSettings
-from app.settings_platform import CronSettings, WebhookSettings
 from tests.conftest import make_settings
 from tests.support.metrics import Samples, eventually, scrape
 from tests.support.platform import platform_settings

@@ -1,6 +1,6 @@
 """The ``AssistantStore`` contract of ``app.store.assistants``, against every backend.
 
-Adding a backend (Postgres) means adding its name to ``BACKENDS``.
+``BACKENDS`` (tests.support.storage) lists them: memory, SQLite, Postgres.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 
 from app.errors import AssistantNotFound, InvalidInput
-from app.settings import StorageSettings
-from app.store import AssistantStore, open_storage
+from app.store import AssistantStore
 from app.store.assistants import Assistant, AssistantExists
+from tests.support.storage import BACKENDS, fresh_storage
 
-BACKENDS = ["memory", "sqlite"]
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=BACKENDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AssistantStore]:
-    async with open_storage(StorageSettings(backend=request.param), tmp_path / "a.db") as opened:
+    async with fresh_storage(
+        request, tmp_path, empty=["assistants", "assistant_versions"]
+    ) as opened:
         yield opened.assistants
 
 

@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import StorageSettings
-from app.store import open_storage
 from app.store.crons import Cron, CronStore
+from tests.support.storage import BACKENDS, fresh_storage
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 async def crons(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CronStore]:
-    async with open_storage(StorageSettings(backend=request.param), tmp_path / "c.db") as opened:
+    async with fresh_storage(request, tmp_path, empty=["crons"]) as opened:
         yield opened.crons
 
 

@@ -8,16 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import StorageSettings
-from app.store import open_storage
 from app.store.thread_ttl import ThreadTTL, ThreadTTLStore
+from tests.support.storage import BACKENDS, fresh_storage
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=BACKENDS)
 async def ttls(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ThreadTTLStore]:
-    async with open_storage(StorageSettings(backend=request.param), tmp_path / "t.db") as opened:
+    async with fresh_storage(request, tmp_path, empty=["thread_ttl"]) as opened:
         yield opened.thread_ttls
 
 

@@ -18,9 +18,9 @@ from langgraph_sdk.errors import NotFoundError, UnprocessableEntityError
 from starlette.applications import Starlette
 
 from app.main import create_app
+from app.platform.settings import CronSettings
 from app.services import Services
 from app.settings import Settings
-from app.settings_platform import CronSettings
 from tests.support.platform import platform_settings
 from tests.support.server import RunningServer, run_server
 

@@ -91,7 +91,11 @@ class CronScheduler:
         body = RunCreate.model_validate(
             {**cron.payload, "assistant_id": cron.assistant_id, "metadata": metadata}
         )
+        thread_metadata = None
         if cron.thread_id is None:
-            # A stateless cron's run has a thread of its own, kept or deleted when done.
+            # A stateless cron's run has a thread of its own, kept or deleted when done;
+            # a kept one carries the run's metadata, owner stamped when the cron was
+            # created (app.endpoints.crons), as a thread a request creates does.
             body = body.model_copy(update={"on_completion": cron.on_run_completed or "delete"})
-        await self._runs.create(body, thread_id=cron.thread_id)
+            thread_metadata = metadata
+        await self._runs.create(body, thread_id=cron.thread_id, thread_metadata=thread_metadata)

@@ -33,9 +33,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth.access import allow_authenticated, current_user
 from graphs.loader import GraphLoadError, import_target
 
 __all__ = ["HttpConfig", "filter_routes", "load_http_config", "middleware", "user_lifespan"]
@@ -142,6 +144,13 @@ class _UserRoutesFirst:
         if scope["type"] in ("http", "websocket"):
             for route in getattr(self.user, "routes", ()):
                 if route.matches(scope)[0] == Match.FULL:
+                    # Behind the gate (enable_custom_route_auth) the user's routes need
+                    # an authenticated user, not a LangGraph resource action; they see
+                    # it as ``request.user``. In front of it, this is a no-op.
+                    allow_authenticated(HTTPConnection(scope))
+                    user = current_user(HTTPConnection(scope))
+                    if user is not None:
+                        scope = {**scope, "user": user}
                     await self.user(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -24,10 +24,10 @@ class LongTermStoreSettings(BaseModel):
     index_embed: Literal["openai", "local"] | None = Field(
         None,
         description="Embed items for semantic search: 'openai' (any OpenAI-compatible endpoint)"
-        " or 'local' (all-MiniLM-L6-v2 from the local-embeddings extra). Unset: no index.",
+        " or 'local' (the semantic router's model, from the semantic extra). Unset: no index.",
     )
     index_dims: int | None = Field(
-        None, ge=1, description="Embedding size; default 384 (local) or 1536 (openai)."
+        None, ge=1, description="Embedding size; default 512 (local) or 1536 (openai)."
     )
     index_fields: list[str] = Field(["$"], description="JSON paths of a value to embed.")
     index_model: str = Field("text-embedding-3-small", description="Model name for 'openai'.")

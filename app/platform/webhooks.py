@@ -47,9 +47,9 @@ from tenacity import (
 
 from app import serde
 from app.errors import InvalidInput
+from app.platform.settings import WebhookSettings
 from app.runs.recent import RunOutcome
 from app.schemas import RunCreate
-from app.settings_platform import WebhookSettings
 from app.store.base import Run
 
 __all__ = ["WebhookRefused", "Webhooks", "sign"]

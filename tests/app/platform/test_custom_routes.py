@@ -9,13 +9,15 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from app.custom_routes import HttpConfig, filter_routes
 from app.main import routes
+from app.platform.custom_routes import HttpConfig, filter_routes
 from graphs.loader import GraphLoadError
 from tests.conftest import make_settings
+from tests.support.auth import bearer, jwt_settings, mint
 from tests.support.server import run_server
 
-CONFIG = Path(__file__).parent.parent / "fixtures" / "custom_routes" / "langgraph.json"
+CONFIG = Path(__file__).parents[2] / "fixtures" / "custom_routes" / "langgraph.json"
+AUTHED = CONFIG.with_name("authed.json")
 
 
 async def test_http_app_when_configured_then_served_beside_api_under_prefix(
@@ -67,3 +69,19 @@ def test_http_config_when_key_unknown_then_startup_error(tmp_path: Path) -> None
     bad.write_text('{"graphs": {}, "http": {"disable_everything": true}}')
     with pytest.raises(GraphLoadError, match="disable_everything"):
         create_app(make_settings(tmp_path, graphs=bad, builtins=False))
+
+
+async def test_custom_route_auth_when_enabled_then_routes_need_a_user_and_see_it(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, graphs=AUTHED, builtins=False, auth=jwt_settings())
+    with run_server(settings) as running:
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            refused = await http.get("/whoami")
+            assert refused.status_code == 401
+            assert refused.headers["www-authenticate"].startswith("Bearer")
+            bad = await http.get("/whoami", headers={"Authorization": "Bearer nope"})
+            assert bad.status_code == 401
+            me = await http.get("/whoami", headers=bearer(mint("alice")))
+            assert me.status_code == 200, me.text
+            assert me.json() == {"identity": "alice"}

@@ -22,16 +22,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from langgraph.store.base import BaseStore
-from langgraph.store.sqlite.aio import AsyncSqliteStore
 
-from app.crons import CronScheduler
 from app.lifecycle.purge import ThreadPurger
 from app.lifecycle.sweeper import ThreadSweeper
+from app.platform.crons import CronScheduler
+from app.platform.webhooks import Webhooks
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.settings import Settings
 from app.store import Storage
-from app.webhooks import Webhooks
 
 __all__ = ["Platform", "every", "start_platform"]
 
@@ -90,10 +89,11 @@ async def start_platform(
             name="thread-ttl-sweeper",
         )
     )
-    if isinstance(store, AsyncSqliteStore):
+    sweep_ttl = getattr(store, "sweep_ttl", None)  # LangGraph's SQLite and Postgres stores
+    if sweep_ttl is not None:
         platform.tasks.append(
             asyncio.create_task(
-                every(settings.store.ttl_sweep_interval_s, store.sweep_ttl, "store TTL sweep"),
+                every(settings.store.ttl_sweep_interval_s, sweep_ttl, "store TTL sweep"),
                 name="store-ttl-sweeper",
             )
         )

@@ -16,7 +16,7 @@ from langgraph_sdk import get_client
 from langgraph_sdk.client import LangGraphClient
 from pydantic import SecretStr
 
-from app.settings_platform import WebhookSettings
+from app.platform.settings import WebhookSettings
 from tests.support.platform import platform_settings
 from tests.support.receiver import Receiver, run_receiver
 from tests.support.server import RunningServer, run_server
@@ -105,7 +105,7 @@ async def test_webhook_when_target_private_by_default_then_run_refused(
 
 
 async def test_webhook_when_allow_list_set_then_other_hosts_refused() -> None:
-    from app.webhooks import WebhookRefused, Webhooks
+    from app.platform.webhooks import WebhookRefused, Webhooks
 
     hooks = Webhooks(WebhookSettings(allowed_hosts=["*.example.com"], allow_private=True))
     try:
