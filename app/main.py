@@ -48,6 +48,7 @@ from app.endpoints.http import JSONResponse, http_error_response
 from app.endpoints.platform_routes import platform_routes
 from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
+from app.flows.routing import AUTO_GRAPH, FlowRouting, router_examples, router_targets
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
@@ -73,8 +74,6 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 log = logging.getLogger("switchyard")
-
-AUTO_GRAPH = "auto"
 
 
 def routes() -> list[BaseRoute]:
@@ -170,8 +169,9 @@ def _build_router(settings: Settings, registry: GraphRegistry) -> HybridRouter |
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
-    targets = {g: registry.description(g) for g in registry.routable_ids() if g != AUTO_GRAPH}
-    return build_router(settings.router_settings(), targets)
+    return build_router(
+        settings.router_settings(), router_targets(registry), examples=router_examples(registry)
+    )
 
 
 def _config_files(settings: Settings) -> list[Path]:
@@ -292,7 +292,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             events = make_event_log(settings.events, redis)
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
-            flow_service.on_change = resolver.sync_system  # flows are assistants too
+            flow_service.listen(resolver.sync_system)  # flows are assistants too
+            flow_service.listen(FlowRouting(registry, hybrid_router).sync)  # and router targets
             streams = OpenStreams()
             coordinator = await _coordinator(settings, storage, redis)
             manager = RunManager(

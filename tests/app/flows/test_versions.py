@@ -85,7 +85,7 @@ async def test_resume_when_new_version_put_meanwhile_then_thread_runs_its_old_ve
     new_thread = await _interrupted(sdk, "steady")
     fresh: Any = await sdk.runs.wait(new_thread, "steady", command=Command(resume="yes"))
     assert fresh["trail"] == ["three plain"]
-    history = await sdk.threads.get_history(old_thread, limit=1)
+    history: Any = await sdk.threads.get_history(old_thread, limit=1)
     assert history[0]["metadata"]["flow_version"] == 1
 
 
