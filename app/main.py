@@ -48,6 +48,7 @@ from app.endpoints.http import JSONResponse, http_error_response
 from app.endpoints.platform_routes import platform_routes
 from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
+from app.flows.peers import flow_peers
 from app.flows.routing import AUTO_GRAPH, FlowRouting, router_examples, router_targets
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
@@ -296,6 +297,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             flow_service.listen(FlowRouting(registry, hybrid_router).sync)  # and router targets
             streams = OpenStreams()
             coordinator = await _coordinator(settings, storage, redis)
+            # Distributed: flows changed on a peer are served here at once.
+            signals = getattr(coordinator, "signals", None)
+            await stack.enter_async_context(flow_peers(signals, flow_service))
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,

@@ -1,4 +1,4 @@
-"""Flows created, changed and deleted over REST are router targets at once, through a real server."""
+"""Flows created, changed or deleted over REST are router targets at once (a real server)."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -55,7 +56,7 @@ def asking(flow_id: str, after: list[str], **extra: Any) -> dict[str, Any]:
         ],
         "edges": [
             {"from": "START", "to": "ask"},
-            *({"from": a, "to": b} for a, b in zip(chain, chain[1:], strict=False)),
+            *({"from": a, "to": b} for a, b in itertools.pairwise(chain)),
         ],
         **extra,
     }
