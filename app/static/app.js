@@ -533,15 +533,19 @@ async function loadThreads(selected) {
   select.value = threads.some((t) => t.thread_id === selected) ? selected : "";
 }
 
-async function threadState(threadId) {
+async function fullState(threadId) {
   if (!threadId) return null;
-  const state = await api("GET", `/threads/${encodeURIComponent(threadId)}/state`);
-  return state?.values ?? null;
+  return await api("GET", `/threads/${encodeURIComponent(threadId)}/state`);
+}
+
+async function threadState(threadId) {
+  return (await fullState(threadId))?.values ?? null;
 }
 
 async function threadChanged() {
-  const values = await threadState($("#thread").value);
-  $("#state").textContent = JSON.stringify(values, null, 2);
+  const state = await fullState($("#thread").value);
+  $("#state").textContent = JSON.stringify(state?.values ?? null, null, 2);
+  showInterrupts(state);
 }
 
 function readInput() {
@@ -560,24 +564,53 @@ function readInput() {
 async function run(event) {
   event.preventDefault();
   banner.clear();
-  const button = $("#run");
-  button.disabled = true;
   try {
     const input = readInput();
-    const assistant = selectedAssistant();
     let threadId = $("#thread").value;
     if (!threadId) {
       threadId = (await api("POST", "/threads", {})).thread_id;
       await loadThreads(threadId);
     }
+    await startRun(threadId, { input });
+  } catch (error) {
+    banner.show(error.message);
+  }
+}
+
+// The thread waits at an interrupt: answer it with Command(resume=value).
+async function resume() {
+  banner.clear();
+  const threadId = $("#thread").value;
+  const text = $("#resume-value").value;
+  let value = text;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // plain text is a string answer
+  }
+  try {
+    await startRun(threadId, { command: { resume: value } });
+    $("#resume-value").value = "";
+  } catch (error) {
+    banner.show(error.message);
+  }
+}
+
+async function startRun(threadId, body) {
+  const button = $("#run");
+  button.disabled = true;
+  $("#resume-run").disabled = true;
+  try {
+    const assistant = selectedAssistant();
     const initialState = await threadState(threadId);
     const created = await api("POST", `/threads/${encodeURIComponent(threadId)}/runs`, {
       assistant_id: assistant.assistant_id,
-      input,
+      ...body,
       stream_mode: STREAM_MODES,
       stream_subgraphs: true,
       stream_resumable: true,
     });
+    showInterrupts(null);
     $("#run-id").textContent = created.run_id;
     $("#run-status").textContent = created.status;
     $("#reconnects").textContent = "0";
@@ -593,9 +626,16 @@ async function run(event) {
     });
     page.follower.start();
   } catch (error) {
-    banner.show(error.message);
     button.disabled = false;
+    $("#resume-run").disabled = false;
+    throw error;
   }
+}
+
+function showInterrupts(state) {
+  const pending = (state?.tasks ?? []).flatMap((task) => task.interrupts ?? []);
+  $("#resume").hidden = pending.length === 0;
+  $("#resume-question").textContent = pending.length ? preview(pending[0].value ?? pending[0]) : "";
 }
 
 async function runDone(threadId, runId) {
@@ -607,10 +647,12 @@ async function runDone(threadId, runId) {
     const finished = await api("GET", path);
     $("#run-status").textContent = finished.status;
     await loadThreads(threadId);
+    showInterrupts(await fullState(threadId));
   } catch (error) {
     banner.show(error.message);
   } finally {
     $("#run").disabled = false;
+    $("#resume-run").disabled = false;
     document.body.dataset.runsDone = String(Number(document.body.dataset.runsDone ?? 0) + 1);
   }
 }
@@ -660,6 +702,7 @@ async function init() {
   $("#assistant").addEventListener("change", guard(assistantChanged));
   $("#thread").addEventListener("change", guard(threadChanged));
   $("#new-thread").addEventListener("click", newThread);
+  $("#resume-run").addEventListener("click", resume);
   $("#input").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#run-form").requestSubmit();
   });
