@@ -5,14 +5,16 @@ The router (``routers.HybridRouter``) routes among every routable graph but
 Both are built at startup, so when a flow is created, changed or deleted
 (here, or on a peer: ``FlowService.reconcile``) ``FlowRouting.sync``:
 
-1. retargets the router: the targets with their descriptions, and each
-   flow's ``examples`` joining the semantic tier;
-2. has the registry compile ``auto`` again on its next run, so that it
+1. has the registry compile ``auto`` again on its next run, so that it
    embeds the flows (and versions) served now. Runs of ``auto`` already
-   going keep the graph they started with.
+   going keep the graph they started with;
+2. retargets the router: the targets with their descriptions, and each
+   flow's ``examples`` joining the semantic tier.
 
-A decision for a target that vanished between the two steps fails that one
-run with an ``error`` event naming the target, never silently elsewhere.
+In that order, a new flow is in ``auto`` before the router may choose it.
+A deleted flow is gone from ``auto`` a moment before the router stops
+choosing it: a decision made in that moment fails its run with an ``error``
+event naming the target, never silently elsewhere.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class FlowRouting:
         if self._router is None:  # ``auto`` is not served: nothing routes
             return
         async with self._lock:
+            self._registry.recompile(AUTO_GRAPH)
             targets = router_targets(self._registry)
             await self._router.retarget(targets, router_examples(self._registry))
-            self._registry.recompile(AUTO_GRAPH)
         log.info("router targets: %s", ", ".join(targets))
