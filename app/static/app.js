@@ -487,10 +487,43 @@ async function loadAssistants() {
   await assistantChanged();
 }
 
+// A flow with params is a template: the page offers its params, defaults filled in.
+async function showFlowParams(assistant) {
+  const box = $("#flow-params-box");
+  box.hidden = true;
+  if (assistant.metadata?.created_by !== "flow") return;
+  const flow = await api("GET", `/flows/${encodeURIComponent(assistant.graph_id)}`);
+  const params = flow?.document?.params ?? {};
+  const names = Object.keys(params);
+  if (!names.length) return;
+  const defaults = Object.fromEntries(
+    names.filter((n) => "default" in params[n]).map((n) => [n, params[n].default]),
+  );
+  $("#flow-params").value = JSON.stringify(defaults);
+  const required = names.filter((n) => !("default" in params[n]));
+  $("#flow-params-hint").textContent = required.length
+    ? `Required: ${required.join(", ")}.`
+    : `Params: ${names.join(", ")}.`;
+  box.hidden = false;
+}
+
+function readFlowParams() {
+  if ($("#flow-params-box").hidden) return undefined;
+  const text = $("#flow-params").value.trim();
+  try {
+    const params = text ? JSON.parse(text) : {};
+    if (params === null || typeof params !== "object" || Array.isArray(params)) throw new Error("not an object");
+    return params;
+  } catch (error) {
+    throw new ApiError(`flow params are not a JSON object: ${error.message}`);
+  }
+}
+
 async function assistantChanged() {
   const assistant = selectedAssistant();
   if (!assistant) return;
   $("#assistant-description").textContent = assistant.description ?? "";
+  await showFlowParams(assistant);
   const schemas = await api("GET", `/assistants/${encodeURIComponent(assistant.assistant_id)}/schemas`);
   const properties = schemas?.input_schema?.properties ?? {};
   page.messageInput = "messages" in properties;
@@ -566,12 +599,14 @@ async function run(event) {
   banner.clear();
   try {
     const input = readInput();
+    const params = readFlowParams();
     let threadId = $("#thread").value;
     if (!threadId) {
       threadId = (await api("POST", "/threads", {})).thread_id;
       await loadThreads(threadId);
     }
-    await startRun(threadId, { input });
+    const config = params ? { config: { configurable: { flow_params: params } } } : {};
+    await startRun(threadId, { input, ...config });
   } catch (error) {
     banner.show(error.message);
   }

@@ -150,3 +150,42 @@ def test_flow_when_resumed_with_json_from_page_then_value_reaches_the_flow(
     thread_id = page.locator("#thread").input_value()
     assert _state(server.url, thread_id)["values"] == {"answer": {"pick": [1, 2]}}
     assert console.messages == []
+
+
+def test_template_flow_when_params_given_on_page_then_run_uses_them(
+    page: Page, server: RunningServer
+) -> None:
+    flow = {
+        "id": "greeter",
+        "params": {
+            "greeting": {"type": "string"},
+            "mark": {"type": "string", "default": "!"},
+        },
+        "state": {"name": {"type": "string"}, "text": {"type": "string"}},
+        "nodes": [
+            {
+                "id": "greet",
+                "type": "transform",
+                "config": {"set": {"text": "{{params.greeting}} {{state.name}}{{params.mark}}"}},
+            }
+        ],
+        "edges": [{"from": "START", "to": "greet"}],
+    }
+    assert httpx.post(f"{server.url}/flows", json=flow).status_code == 201
+    console = _open(page, server.url)
+    _choose(page, "chat")
+    expect(page.locator("#flow-params-box")).to_be_hidden()  # a code graph takes none
+    _choose(page, "greeter")
+    expect(page.locator("#input")).to_have_attribute("data-mode", "json")
+    expect(page.locator("#flow-params-box")).to_be_visible()
+    expect(page.locator("#flow-params-hint")).to_have_text("Required: greeting.")
+    assert json.loads(page.locator("#flow-params").input_value()) == {"mark": "!"}
+    page.fill("#flow-params", '{"greeting": "Hello", "mark": "?"}')
+    page.select_option("#thread", value="")
+    page.fill("#input", '{"name": "Ada"}')
+    page.click("#run")
+    _runs_done(page, 1)
+    expect(page.locator("#run-status")).to_have_text("success")
+    thread_id = page.locator("#thread").input_value()
+    assert _state(server.url, thread_id)["values"] == {"name": "Ada", "text": "Hello Ada?"}
+    assert console.messages == []

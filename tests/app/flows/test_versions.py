@@ -125,3 +125,20 @@ async def test_resume_when_its_version_is_no_longer_stored_then_run_ends_with_er
     errors = [p for p in parts if p.event == "error"]
     assert len(errors) == 1, parts
     assert "version 2 is no longer stored" in str(errors[0].data)
+
+
+async def test_template_when_required_param_then_schemas_read_and_thread_resumes_without_it(
+    sdk: LangGraphClient, http: httpx.AsyncClient
+) -> None:
+    flow = asking("strict", ["one"])
+    flow["params"] = {"tag": {"type": "string"}}  # required: no default
+    assert (await http.post("/flows", json=flow)).status_code == 201
+    schemas = await http.get("/assistants/strict/schemas")
+    assert schemas.status_code == 200, schemas.text
+    assert set(schemas.json()["input_schema"]["properties"]) == {"trail", "answer"}
+    thread = await _interrupted(
+        sdk, "strict", config={"configurable": {"flow_params": {"tag": "t"}}}
+    )
+    assert (await sdk.threads.get_state(thread))["next"] == ["ask"]
+    resumed: Any = await sdk.runs.wait(thread, "strict", command=Command(resume="yes"))
+    assert resumed["trail"] == ["one t"]
