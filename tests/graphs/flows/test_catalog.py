@@ -250,8 +250,8 @@ async def test_flow_when_older_version_asked_then_fetched_compiled_once_and_stam
     assert (await gated_registry.get("gated")) is not olds[0]
     # Its checkpoints say which version (and params) wrote them.
     saved = await olds[0].aget_state(config)
-    assert saved.metadata is not None
-    assert (saved.metadata["flow_version"], saved.metadata["flow_params"]) == (1, '{"suffix":""}')
+    metadata: dict[str, Any] = dict(saved.metadata or {})
+    assert (metadata["flow_version"], metadata["flow_params"]) == (1, '{"suffix":""}')
 
 
 async def test_flow_when_older_version_not_fetchable_then_load_error_names_the_version(
