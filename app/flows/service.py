@@ -76,10 +76,13 @@ class FlowService:
         self._listeners.append(listener)
 
     async def _changed(self, flow_id: str | None = None) -> None:
-        for listener in self._listeners:
-            await listener()
         if flow_id is not None and self.announce is not None:
-            await self.announce(flow_id)
+            await self.announce(flow_id)  # first: peers catch up while listeners run here
+        for listener in self._listeners:
+            try:
+                await listener()
+            except Exception:  # the flow is stored and served: say what lags, do not fail
+                log.exception("a listener of flow changes failed")
 
     async def _fetch(self, flow_id: str, version: int) -> FlowDocument:
         try:
