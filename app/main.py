@@ -48,6 +48,8 @@ from app.endpoints.http import JSONResponse, http_error_response
 from app.endpoints.platform_routes import platform_routes
 from app.errors import InvalidInput, SwitchyardError
 from app.events.factory import make_event_log
+from app.flows.peers import flow_peers
+from app.flows.routing import AUTO_GRAPH, FlowRouting, router_examples, router_targets
 from app.flows.service import FlowService
 from app.mcp.registry import McpRegistry
 from app.mcp.server import McpEndpoint
@@ -76,8 +78,6 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 log = logging.getLogger("switchyard")
-
-AUTO_GRAPH = "auto"
 
 
 def routes() -> list[BaseRoute]:
@@ -184,7 +184,6 @@ def _build_router(
     """The router over every graph but ``auto``; None when ``auto`` is not served."""
     if AUTO_GRAPH not in registry.ids():
         return None
-    targets = {g: registry.description(g) for g in registry.routable_ids() if g != AUTO_GRAPH}
     router_settings = settings.router_settings()
     http_client = None
     if router_settings.llm_enabled:
@@ -194,7 +193,11 @@ def _build_router(
             {p.base_url: p.name for p in providers}, timeout_s=router_settings.timeout_s
         )
     return build_router(
-        router_settings, targets, http_client=http_client, on_retry=obs.on_llm_retry
+        router_settings,
+        router_targets(registry),
+        examples=router_examples(registry),
+        http_client=http_client,
+        on_retry=obs.on_llm_retry,
     )
 
 
@@ -324,9 +327,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             obs.count_appends(events, remote="redis" if redis is not None else None)
             resolver = AssistantResolver(registry, storage.assistants)
             await resolver.sync_system()
-            flow_service.on_change = resolver.sync_system  # flows are assistants too
+            flow_service.listen(resolver.sync_system)  # flows are assistants too
+            flow_service.listen(FlowRouting(registry, hybrid_router).sync)  # and router targets
             streams = OpenStreams(metrics=obs.streams["sse"])
             coordinator = await _coordinator(settings, storage, redis)
+            # Distributed: flows changed on a peer are served here at once.
+            signals = getattr(coordinator, "signals", None)
+            await stack.enter_async_context(flow_peers(signals, flow_service))
             manager = RunManager(
                 settings=settings.runs,
                 storage=storage,

@@ -18,7 +18,8 @@ nobody supplies is a load error naming it.
 
 Invariants:
 
-* ``compile_count[id] <= 1``: a graph is compiled at most once per registry,
+* ``compile_count[id] <= 1``: a graph is compiled at most once per registry
+  (per ``recompile``, which only ``auto`` needs when flows change),
   even under concurrent first ``get`` calls (one ``asyncio.Lock`` per id, so
   a factory may itself ``get_subgraph`` another graph without deadlock).
 * ``get(id)`` and ``get_subgraph(id)`` are two views of the same compile:
@@ -286,20 +287,40 @@ class GraphRegistry:
         return doc.strip().splitlines()[0] if doc and doc.strip() else graph_id
 
     async def get(
-        self, graph_id: str, *, params: Mapping[str, Any] | None = None
+        self,
+        graph_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
     ) -> Pregel[Any, Any, Any, Any]:
         """The compiled graph with the registry's checkpointer; compiles on first use.
 
         ``params`` are a flow's template values (``FlowParamsError`` if they
-        do not fit); code graphs take none.
+        do not fit), ``version`` one of its stored versions (default: the
+        served one); code graphs take neither.
         """
-        return (await self._get_compiled(graph_id, params)).graph
+        return (await self._get_compiled(graph_id, params, version)).graph
 
     async def get_subgraph(
-        self, graph_id: str, *, params: Mapping[str, Any] | None = None
+        self,
+        graph_id: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
     ) -> Pregel[Any, Any, Any, Any]:
         """The same compiled graph without a checkpointer, to embed as a node."""
-        return (await self._get_compiled(graph_id, params)).subgraph
+        return (await self._get_compiled(graph_id, params, version)).subgraph
+
+    def recompile(self, graph_id: str) -> None:
+        """Compile the code graph ``graph_id`` again on its next use.
+
+        For graphs built over the others (``auto`` embeds every routable
+        graph): when flows come, go or change version, its next run must see
+        them. Runs already going keep the graph they hold.
+        """
+        self._compiled.pop(graph_id, None)
+        self._errors.pop(graph_id, None)
+        self.failed.pop(graph_id, None)
 
     async def load_all(self, *, skip_broken: bool = False) -> None:
         """Compile every graph now. Tries all, then raises the first failure
@@ -316,12 +337,12 @@ class GraphRegistry:
     # -- compiling ------------------------------------------------------------
 
     async def _get_compiled(
-        self, graph_id: str, params: Mapping[str, Any] | None = None
+        self, graph_id: str, params: Mapping[str, Any] | None = None, version: int | None = None
     ) -> _Compiled:
         if (done := self._compiled.get(graph_id)) is not None:
             return done
         if graph_id in self.flows:
-            return await self.flows.compiled(graph_id, params)
+            return await self.flows.compiled(graph_id, params, version=version)
         spec = self.spec(graph_id)
         check_cycle(graph_id, spec.spec)
         lock = self._locks.setdefault(graph_id, asyncio.Lock())

@@ -9,7 +9,7 @@ fallback target must be registered graphs, every dynamic spec must import.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -85,11 +85,13 @@ def build_router(
     settings: RouterSettings,
     targets: Mapping[str, str],
     *,
+    examples: Mapping[str, Sequence[str]] | None = None,
     clock: Callable[[], datetime] | None = None,
     http_client: httpx.AsyncClient | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> HybridRouter:
-    """A ready router over ``targets`` (graph id -> description).
+    """A ready router over ``targets`` (graph id -> description); ``examples``
+    (graph id -> utterances) join the rules files' for the semantic tier.
 
     Raises ``RuleLoadError`` for a bad rules directory and
     ``RouterConfigError`` for a bad fallback target or dynamic rule spec.
@@ -99,7 +101,9 @@ def build_router(
     retry.
     """
     require_target(settings.fallback_target, targets, "fallback target")
-    rules = RuleBook(settings.rules_dir, targets, semantic_model=settings.semantic_model)
+    rules = RuleBook(
+        settings.rules_dir, targets, semantic_model=settings.semantic_model, examples=examples
+    )
     dynamic = [load_dynamic_rule(spec) for spec in settings.dynamic_rules]
     # Built last: it opens a connection pool, which nothing after it may leak.
     llm = None

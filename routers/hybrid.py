@@ -33,6 +33,8 @@ candidates name their nearest example).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -44,6 +46,8 @@ from routers.llm import LLMClassifier
 from routers.rulebook import ReloadResult, RuleBook
 
 __all__ = ["HybridRouter", "require_target"]
+
+log = logging.getLogger(__name__)
 
 _NO_LLM = "LLM tier not configured: degraded to rules + semantic + fallback"
 
@@ -126,6 +130,25 @@ class HybridRouter:
             )
         call = _Call(name)
         return self._finish(await run(request, call), call)
+
+    async def retarget(
+        self, targets: Mapping[str, str], examples: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Route among ``targets`` (graph id -> description) from now on, with
+        ``examples`` (graph id -> utterances) added to the semantic tier's.
+
+        Every tier follows: rules and examples of targets gone stop serving,
+        the LLM's prompt and answer schema list exactly ``targets``. A
+        fallback target that is gone stays the fallback (its runs fail,
+        saying so) until it is registered again.
+        """
+        if self.fallback_target not in targets:
+            log.warning("router fallback target %r is no longer registered", self.fallback_target)
+        # Building the semantic index may embed new examples: a few ms of CPU each.
+        await asyncio.to_thread(self.rules.retarget, targets, examples)
+        if self.llm is not None:
+            self.llm.retarget(targets)
+        self.targets = dict(targets)
 
     async def reload_rules(self) -> ReloadResult:
         """Reload ``rules/`` atomically; on error the previous rules keep serving."""

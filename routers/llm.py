@@ -124,21 +124,30 @@ class LLMClassifier:
     ) -> None:
         if not providers and fallback is None:
             raise ValueError("the LLM classifier needs at least one provider")
-        self.targets = dict(targets)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self._backoff = (backoff_s, backoff_max_s)
-        self._schema = route_choice_schema(list(self.targets))
-        self._system = _INSTRUCTIONS.format(
-            targets="\n".join(f"- {gid}: {desc or gid}" for gid, desc in self.targets.items())
-        )
+        self._providers = list(providers)
+        self._fallback_provider = fallback
         # One connection pool for every provider, closed by ``aclose`` (a
         # client given here is owned from now on: the server's is observed).
         self._http = http_client or httpx.AsyncClient(timeout=timeout_s)
         self._on_retry = on_retry  # told the provider's name before each retry
-        self._slots = [self._slot(p) for p in providers]
-        self._fallback = self._slot(fallback) if fallback is not None else None
         self._turn = itertools.count()
+        self.retarget(targets)
+
+    def retarget(self, targets: Mapping[str, str]) -> None:
+        """Classify into ``targets`` from the next request on (the prompt lists
+        them with their descriptions; the answer's schema admits only them)."""
+        self.targets = dict(targets)
+        self._schema = route_choice_schema(list(self.targets))
+        self._system = _INSTRUCTIONS.format(
+            targets="\n".join(f"- {gid}: {desc or gid}" for gid, desc in self.targets.items())
+        )
+        # Built before being swapped in: a request sees the old slots or the new ones.
+        slots = [self._slot(p) for p in self._providers]
+        fallback = self._slot(self._fallback_provider) if self._fallback_provider else None
+        self._slots, self._fallback = slots, fallback
 
     @property
     def provider_names(self) -> list[str]:

@@ -14,6 +14,13 @@ half a second of ``start_watch``).
 
 Hit counts say how often each rule, and the semantic tier per target, made
 the decision; they survive reloads (by rule id).
+
+Targets may change while serving (a flow created or deleted over REST):
+``retarget`` swaps in a set built from the files as last loaded, without
+reading them again, whose rules and examples name only registered targets,
+plus example utterances that come with the targets themselves (a flow's
+``examples``). Loading the files stays strict: a rule naming an unknown
+target is an error there, as at startup.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from pydantic import BaseModel
 from routers.base import RouteDecision
 from routers.embedding import DEFAULT_MODEL, SemanticUnavailable, shared_embedder
 from routers.errors import RuleLoadError
-from routers.rule_loader import load_directory
+from routers.rule_loader import Loaded, load_directory
 from routers.rules import RuleSet
 
 __all__ = ["ReloadResult", "RuleBook", "RuleReport", "RulesReport"]
@@ -98,9 +105,13 @@ class RuleBook:
         *,
         semantic_model: str = DEFAULT_MODEL,
         initial: RuleSet | None = None,
+        examples: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.directory = directory
         self._targets = frozenset(targets)
+        # Example utterances that come with targets (flows), not from the files.
+        self._extra = {t: tuple(texts) for t, texts in (examples or {}).items()}
+        self._files: Loaded | None = None  # the files as last loaded
         self._semantic_model = semantic_model
         self._lock = threading.Lock()  # one reload at a time (API and watch)
         self.hits: Counter[str] = Counter()
@@ -125,8 +136,19 @@ class RuleBook:
 
     def _load(self) -> RuleSet:
         loaded = load_directory(self.directory, self._targets)
+        serving = self._serving(loaded)
+        self._files = loaded
+        return serving
+
+    def _serving(self, loaded: Loaded) -> RuleSet:
+        """The set to serve from ``loaded``: registered targets only, plus the extra examples."""
+        rules = [r for r in loaded.rules if r.rule.target in self._targets]
+        examples = {t: list(texts) for t, texts in loaded.examples.items() if t in self._targets}
+        for target, texts in self._extra.items():
+            if target in self._targets:
+                examples[target] = [*examples.get(target, []), *texts]
         semantic, note = None, None
-        if not loaded.examples:
+        if not examples:
             note = "semantic tier has no examples (add 'examples:' to a rules file)"
         else:
             try:
@@ -136,11 +158,11 @@ class RuleBook:
             else:
                 from routers.semantic import SemanticIndex  # needs numpy: the extra
 
-                semantic = SemanticIndex(loaded.examples, embedder)
+                semantic = SemanticIndex(examples, embedder)
         return RuleSet(
-            loaded.rules,
+            rules,
             loaded.files,
-            examples=loaded.examples,
+            examples=examples,
             semantic=semantic,
             semantic_note=note,
         )
@@ -165,6 +187,21 @@ class RuleBook:
             self.reloads += 1
             self._reloaded.notify_all()
         return result
+
+    def retarget(
+        self, targets: Collection[str], examples: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Serve ``targets`` (and their ``examples``) from now on (blocking: may embed).
+
+        The files are not read again; rules and file examples of targets no
+        longer registered stop serving until their target comes back.
+        """
+        with self._lock:
+            self._targets = frozenset(targets)
+            self._extra = {t: tuple(texts) for t, texts in (examples or {}).items()}
+            if self._files is not None:  # else built from an ``initial`` set: kept as it is
+                self._current = self._serving(self._files)
+        log.info("router targets now: %s", ", ".join(sorted(self._targets)))
 
     def wait_for_reload(self, after: int, timeout: float) -> ReloadResult | None:
         """Block until more than ``after`` reloads were attempted: the latest result.

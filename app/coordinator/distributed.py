@@ -152,6 +152,11 @@ class DistributedCoordinator:
     def lease_s(self) -> float:
         return self._lease_s
 
+    @property
+    def signals(self) -> Signals:
+        """The instances' signal channel, for other parts' notes (``Signals.note``)."""
+        return self._signals
+
     async def start(self) -> None:
         await self._signals.start()
         self._leases = asyncio.create_task(self._keep_leases(), name="coordinator-leases")

@@ -1,10 +1,12 @@
-"""Signals between instances over Redis pub/sub: cancel requests and turn wake-ups.
+"""Signals between instances over Redis pub/sub: cancel requests, turn wake-ups, notes.
 
 One channel (``<prefix>coord``) and one subscriber connection per instance.
 Messages are small text frames::
 
     c|<sender>|<sent_ns>|<run_id>|<action>   cancel the run, wherever it executes
     t|<sender>|<thread_id>                   the thread's turn moved on: waiters re-check
+    n|<sender>|<topic>|<payload>             a note on a topic for whoever listens to it
+                                             (``flows``: a flow changed, app.flows.peers)
 
 A sender handles its own signals directly, so it skips its own frames.
 ``sent_ns`` is the sender's wall clock: a cancel reaches the callbacks that
@@ -15,7 +17,8 @@ misjudged that way is still delivered, by the note the coordinator leaves on
 the run's claim.
 Pub/sub delivers nothing sent while a subscriber is disconnected, so after
 a reconnection ``on_resync`` runs: the coordinator re-checks every waiting
-turn instead of trusting that it missed nothing. Turn waiters also re-check
+turn instead of trusting that it missed nothing; note listeners are called
+with ``None`` (re-read whatever the note would have told). Turn waiters also re-check
 on their own every poll interval, so a lost wake-up costs latency, never a
 stuck thread.
 """
@@ -54,6 +57,16 @@ class Signals:
         self._on_resync = on_resync
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task[None] | None = None
+        self._notes: dict[str, list[Callable[[str | None], None]]] = {}
+
+    def on_note(self, topic: str, callback: Callable[[str | None], None]) -> None:
+        """Call ``callback(payload)`` for each peer's note on ``topic``, and
+        ``callback(None)`` after a reconnection (notes may have been missed)."""
+        self._notes.setdefault(topic, []).append(callback)
+
+    async def note(self, topic: str, payload: str) -> None:
+        """Tell every other instance's ``topic`` listeners (best effort, like wake-ups)."""
+        await self._publish(f"n|{self._sender}|{topic}|{payload}")
 
     async def start(self) -> None:
         """Subscribe (signals sent after this returns are received), then listen."""
@@ -86,6 +99,9 @@ class Signals:
                 if self._pubsub is None:
                     self._pubsub = await self._subscribe()
                     self._on_resync()  # what was sent meanwhile is lost: re-check
+                    for callbacks in self._notes.values():
+                        for callback in callbacks:
+                            callback(None)
                     pause = 0.05
                 message = await self._pubsub.get_message(timeout=None)
             except TRANSIENT as exc:
@@ -108,6 +124,10 @@ class Signals:
             self._on_cancel(run_id, action, int(sent_ns))
         elif kind == "t":
             self._on_turn(rest)
+        elif kind == "n":
+            topic, payload = rest.split("|", 1)
+            for callback in self._notes.get(topic, ()):
+                callback(payload)
 
     async def _drop_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

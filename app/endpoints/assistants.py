@@ -16,6 +16,7 @@ from app.endpoints import graph_info
 from app.endpoints.http import JSONResponse, parse_body, query_bool
 from app.endpoints.select import pick
 from app.errors import AssistantNotFound
+from app.flows.params import params_to_read
 from app.schemas import AssistantCount, AssistantSearch
 from app.services import Services, services_of
 from app.store.assistants import Assistant
@@ -92,7 +93,9 @@ async def _assistant(request: Request) -> tuple[Services, Assistant]:
 async def _graph(request: Request) -> tuple[Assistant, Pregel[Any, Any, Any, Any]]:
     services, assistant = await _assistant(request)
     services.assistants.check_graph(assistant.graph_id)
-    return assistant, await services.registry.get(assistant.graph_id)
+    # A template flow is read with its assistant's params, or stand-ins for required ones.
+    params = params_to_read(services.registry, assistant.graph_id, assistant.config)
+    return assistant, await services.registry.get(assistant.graph_id, params=params)
 
 
 async def get(request: Request) -> Response:

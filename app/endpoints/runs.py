@@ -15,6 +15,7 @@ from app.endpoints.http import JSONResponse, parse_body, query_bool, query_int, 
 from app.endpoints.scoped import run_for, run_visible, stream_token_headers, thread_for
 from app.errors import InvalidInput, RunNotFound
 from app.events import Event
+from app.flows.params import params_to_read
 from app.runs.bulk_cancel import CancelMany, cancel_many
 from app.runs.manager import RunManager
 from app.runs.targets import check_targets
@@ -45,7 +46,9 @@ async def _create(request: Request, *, stateless: bool) -> tuple[Services, RunCr
     body = await parse_body(request, RunCreate)
     if body.interrupt_before or body.interrupt_after or body.command is not None:
         graph_id = (await services.assistants.lookup(body.assistant_id)).graph_id
-        check_targets(graph_id, await services.registry.get(graph_id), body)
+        # Node names only: a template flow needs no real params for that.
+        params = params_to_read(services.registry, graph_id, body.config)
+        check_targets(graph_id, await services.registry.get(graph_id, params=params), body)
     async with admit_runs(request, [body], thread_id, services.runs.is_active) as admission:
         body = admission.bodies[0]
         run = await services.runs.create(

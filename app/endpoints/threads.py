@@ -25,6 +25,7 @@ from app.endpoints.http import (
 from app.endpoints.scoped import thread_for
 from app.endpoints.select import pick, pick_state
 from app.errors import CheckpointNotFound, InvalidInput, ThreadExists
+from app.flows.versions import thread_graph_pin
 from app.runs.snapshots import checkpoint_json, copy_checkpoints, empty_state, snapshot_json
 from app.schemas import (
     CheckpointBody,
@@ -46,7 +47,11 @@ async def _thread_graph(services: Services, thread: Thread) -> Pregel[Any, Any, 
     graph_id = thread.metadata.get("graph_id")
     if not isinstance(graph_id, str) or graph_id not in services.registry.ids():
         return None
-    return await services.registry.get(graph_id)
+    # A flow thread is read with the version (and params) that wrote it.
+    pin = await thread_graph_pin(
+        services.registry, services.storage.checkpointer, graph_id, thread.thread_id
+    )
+    return await services.registry.get(graph_id, params=pin.params, version=pin.version)
 
 
 def _config(

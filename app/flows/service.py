@@ -8,10 +8,17 @@ going keep theirs (``graphs.flows.catalog``).
 At startup ``load`` serves every stored flow's latest version, then
 upserts the flow files from settings: a file whose document differs from
 the stored latest becomes a new version, an identical one changes nothing.
+
+Several instances on one store: a write on one instance reaches the others
+through ``reconcile`` (serve exactly what the store holds), which
+``app.flows.peers`` runs when a peer announces a change. Listeners
+(``listen``) run after every change, local or reconciled: the system
+assistants and the router's targets follow the flows served.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -54,13 +61,35 @@ class FlowService:
         self._store = store
         self._registry = registry
         self._mcp = mcp_servers  # anything with names(): checked only when given
-        # Called after a flow is created, changed or removed (the server keeps
-        # the flows' system assistants in step with it).
-        self.on_change: Callable[[], Awaitable[None]] | None = None
+        # Called after flows were created, changed or removed, here or (through
+        # reconcile) on a peer: the system assistants and the router follow.
+        self._listeners: list[Callable[[], Awaitable[None]]] = []
+        # Told after a local write, so that peers reconcile (app.flows.peers).
+        self.announce: Callable[[str], Awaitable[None]] | None = None
+        # Store write + registry change, and reconcile, one at a time: a
+        # reconcile that read the store before a local write must not serve
+        # the older version after it.
+        self._lock = asyncio.Lock()
+        registry.flows.fetch = self._fetch  # a thread may resume on an older version
 
-    async def _changed(self) -> None:
-        if self.on_change is not None:
-            await self.on_change()
+    def listen(self, listener: Callable[[], Awaitable[None]]) -> None:
+        self._listeners.append(listener)
+
+    async def _changed(self, flow_id: str | None = None) -> None:
+        if flow_id is not None and self.announce is not None:
+            await self.announce(flow_id)  # first: peers catch up while listeners run here
+        for listener in self._listeners:
+            try:
+                await listener()
+            except Exception:  # the flow is stored and served: say what lags, do not fail
+                log.exception("a listener of flow changes failed")
+
+    async def _fetch(self, flow_id: str, version: int) -> FlowDocument:
+        try:
+            record = await self._store.get(flow_id, version)
+        except FlowNotFound as exc:
+            raise LookupError(str(exc)) from None
+        return FlowDocument.model_validate(record.document)
 
     # -- validation -------------------------------------------------------------
 
@@ -91,9 +120,10 @@ class FlowService:
         flow = self._checked(data)
         if self._registry.is_code_graph(flow.id):
             raise FlowExists(f"{flow.id!r} is the id of a code graph; choose another flow id")
-        record = await self._store.create(flow.id, flow.to_json())
-        self._registry.put_flow(flow, record.version)
-        await self._changed()
+        async with self._lock:
+            record = await self._store.create(flow.id, flow.to_json())
+            self._registry.put_flow(flow, record.version)
+        await self._changed(flow.id)
         return record
 
     async def update(self, flow_id: str, data: Any) -> FlowRecord:
@@ -102,16 +132,51 @@ class FlowService:
             if data["id"] != flow_id:
                 raise InvalidInput(f"the document's id {data['id']!r} is not {flow_id!r}")
         flow = self._checked(data)
-        record = await self._store.put(flow_id, flow.to_json())
-        self._registry.put_flow(flow, record.version)
-        await self._changed()
+        async with self._lock:
+            record = await self._store.put(flow_id, flow.to_json())
+            self._registry.put_flow(flow, record.version)
+        await self._changed(flow_id)
         return record
 
     async def delete(self, flow_id: str) -> None:
-        if not await self._store.delete(flow_id):
-            raise FlowNotFound(f"flow {flow_id!r} not found")
-        self._registry.remove_flow(flow_id)
-        await self._changed()
+        async with self._lock:
+            if not await self._store.delete(flow_id):
+                raise FlowNotFound(f"flow {flow_id!r} not found")
+            self._registry.remove_flow(flow_id)
+        await self._changed(flow_id)
+
+    async def reconcile(self) -> bool:
+        """Serve exactly the latest versions the store holds (a peer may have
+        written it); listeners run if anything changed. True if it did."""
+        async with self._lock:
+            changed = self._apply(await self._store.latest())
+        if changed:
+            log.info("flows reconciled with the store: %s", ", ".join(changed))
+            await self._changed()
+        return bool(changed)
+
+    def _apply(self, records: Sequence[FlowRecord]) -> list[str]:
+        changed: list[str] = []
+        stored = {r.flow_id: r for r in records}
+        for flow_id in self._registry.flows.ids():
+            if flow_id not in stored:
+                self._registry.remove_flow(flow_id)
+                changed.append(f"-{flow_id}")
+        for record in records:
+            served = self._registry.flow(record.flow_id)
+            if served is not None and served.version == record.version:
+                if served.flow.to_json() == record.document:
+                    continue
+                # Deleted and created again under the same id: another version 1.
+                self._registry.remove_flow(record.flow_id)
+            try:
+                flow = FlowDocument.model_validate(record.document)
+                self._registry.put_flow(flow, record.version)
+            except ValueError as exc:  # e.g. a code graph here uses its id
+                log.error("flow %r v%d not served: %s", record.flow_id, record.version, exc)
+                continue
+            changed.append(f"{record.flow_id}@v{record.version}")
+        return changed
 
     # -- reads ------------------------------------------------------------------
 
@@ -135,13 +200,7 @@ class FlowService:
 
     async def load(self, files: Sequence[Path]) -> None:
         """Serve the stored flows, then upsert ``files``. A bad file stops startup."""
-        for record in await self._store.latest():
-            try:
-                self._registry.put_flow(
-                    FlowDocument.model_validate(record.document), record.version
-                )
-            except ValueError as exc:  # e.g. a code graph now uses its id
-                log.error("stored flow %r v%d not served: %s", record.flow_id, record.version, exc)
+        self._apply(await self._store.latest())
         for path in flow_files(files):
             try:
                 data = parse_flow_text(path.read_text(encoding="utf-8"))

@@ -33,6 +33,7 @@ from langgraph.pregel import Pregel
 
 from app import serde
 from app.flows.params import flow_params
+from app.flows.versions import pin_for_run
 from app.runs.execution import GraphRun
 from app.runs.handle import RunHandle, RunKind
 from app.runs.recent import RecentRuns, RunOutcome
@@ -103,7 +104,15 @@ class StoredLifecycle(Lifecycle):
         self._storage = storage
 
     async def graph(self, handle: RunHandle) -> Pregel[Any, Any, Any, Any]:
-        return await self._registry.get(handle.graph_id, params=flow_params(handle.body))
+        # A flow run continuing its thread (a resume) runs the version the thread is on.
+        pin = await pin_for_run(
+            self._registry,
+            self._storage.checkpointer,
+            handle.graph_id,
+            handle.run.thread_id,
+            handle.body,
+        )
+        return await self._registry.get(handle.graph_id, params=pin.params, version=pin.version)
 
     async def started(self, handle: RunHandle, graph: Pregel[Any, Any, Any, Any]) -> None:
         run = handle.run

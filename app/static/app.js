@@ -504,10 +504,43 @@ async function loadAssistants() {
   await assistantChanged();
 }
 
+// A flow with params is a template: the page offers its params, defaults filled in.
+async function showFlowParams(assistant) {
+  const box = $("#flow-params-box");
+  box.hidden = true;
+  if (assistant.metadata?.created_by !== "flow") return;
+  const flow = await api("GET", `/flows/${encodeURIComponent(assistant.graph_id)}`);
+  const params = flow?.document?.params ?? {};
+  const names = Object.keys(params);
+  if (!names.length) return;
+  const defaults = Object.fromEntries(
+    names.filter((n) => "default" in params[n]).map((n) => [n, params[n].default]),
+  );
+  $("#flow-params").value = JSON.stringify(defaults);
+  const required = names.filter((n) => !("default" in params[n]));
+  $("#flow-params-hint").textContent = required.length
+    ? `Required: ${required.join(", ")}.`
+    : `Params: ${names.join(", ")}.`;
+  box.hidden = false;
+}
+
+function readFlowParams() {
+  if ($("#flow-params-box").hidden) return undefined;
+  const text = $("#flow-params").value.trim();
+  try {
+    const params = text ? JSON.parse(text) : {};
+    if (params === null || typeof params !== "object" || Array.isArray(params)) throw new Error("not an object");
+    return params;
+  } catch (error) {
+    throw new ApiError(`flow params are not a JSON object: ${error.message}`);
+  }
+}
+
 async function assistantChanged() {
   const assistant = selectedAssistant();
   if (!assistant) return;
   $("#assistant-description").textContent = assistant.description ?? "";
+  await showFlowParams(assistant);
   const schemas = await api("GET", `/assistants/${encodeURIComponent(assistant.assistant_id)}/schemas`);
   const properties = schemas?.input_schema?.properties ?? {};
   page.messageInput = "messages" in properties;
@@ -550,15 +583,19 @@ async function loadThreads(selected) {
   select.value = threads.some((t) => t.thread_id === selected) ? selected : "";
 }
 
-async function threadState(threadId) {
+async function fullState(threadId) {
   if (!threadId) return null;
-  const state = await api("GET", `/threads/${encodeURIComponent(threadId)}/state`);
-  return state?.values ?? null;
+  return await api("GET", `/threads/${encodeURIComponent(threadId)}/state`);
+}
+
+async function threadState(threadId) {
+  return (await fullState(threadId))?.values ?? null;
 }
 
 async function threadChanged() {
-  const values = await threadState($("#thread").value);
-  $("#state").textContent = JSON.stringify(values, null, 2);
+  const state = await fullState($("#thread").value);
+  $("#state").textContent = JSON.stringify(state?.values ?? null, null, 2);
+  showInterrupts(state);
 }
 
 function readInput() {
@@ -577,24 +614,55 @@ function readInput() {
 async function run(event) {
   event.preventDefault();
   banner.clear();
-  const button = $("#run");
-  button.disabled = true;
   try {
     const input = readInput();
-    const assistant = selectedAssistant();
+    const params = readFlowParams();
     let threadId = $("#thread").value;
     if (!threadId) {
       threadId = (await api("POST", "/threads", {})).thread_id;
       await loadThreads(threadId);
     }
+    const config = params ? { config: { configurable: { flow_params: params } } } : {};
+    await startRun(threadId, { input, ...config });
+  } catch (error) {
+    banner.show(error.message);
+  }
+}
+
+// The thread waits at an interrupt: answer it with Command(resume=value).
+async function resume() {
+  banner.clear();
+  const threadId = $("#thread").value;
+  const text = $("#resume-value").value;
+  let value = text;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    // plain text is a string answer
+  }
+  try {
+    await startRun(threadId, { command: { resume: value } });
+    $("#resume-value").value = "";
+  } catch (error) {
+    banner.show(error.message);
+  }
+}
+
+async function startRun(threadId, body) {
+  const button = $("#run");
+  button.disabled = true;
+  $("#resume-run").disabled = true;
+  try {
+    const assistant = selectedAssistant();
     const initialState = await threadState(threadId);
     const created = await api("POST", `/threads/${encodeURIComponent(threadId)}/runs`, {
       assistant_id: assistant.assistant_id,
-      input,
+      ...body,
       stream_mode: STREAM_MODES,
       stream_subgraphs: true,
       stream_resumable: true,
     });
+    showInterrupts(null);
     $("#run-id").textContent = created.run_id;
     $("#run-status").textContent = created.status;
     showProgress(created.progress);
@@ -611,9 +679,16 @@ async function run(event) {
     });
     page.follower.start();
   } catch (error) {
-    banner.show(error.message);
     button.disabled = false;
+    $("#resume-run").disabled = false;
+    throw error;
   }
+}
+
+function showInterrupts(state) {
+  const pending = (state?.tasks ?? []).flatMap((task) => task.interrupts ?? []);
+  $("#resume").hidden = pending.length === 0;
+  $("#resume-question").textContent = pending.length ? preview(pending[0].value ?? pending[0]) : "";
 }
 
 async function runDone(threadId, runId) {
@@ -625,10 +700,12 @@ async function runDone(threadId, runId) {
     const finished = await api("GET", path);
     $("#run-status").textContent = finished.status;
     await loadThreads(threadId);
+    showInterrupts(await fullState(threadId));
   } catch (error) {
     banner.show(error.message);
   } finally {
     $("#run").disabled = false;
+    $("#resume-run").disabled = false;
     document.body.dataset.runsDone = String(Number(document.body.dataset.runsDone ?? 0) + 1);
   }
 }
@@ -678,6 +755,7 @@ async function init() {
   $("#assistant").addEventListener("change", guard(assistantChanged));
   $("#thread").addEventListener("change", guard(threadChanged));
   $("#new-thread").addEventListener("click", newThread);
+  $("#resume-run").addEventListener("click", resume);
   $("#input").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#run-form").requestSubmit();
   });

@@ -381,5 +381,11 @@ class MemoryAssistantStore:
             if stale.assistant_id not in keep:
                 await self.delete(stale.assistant_id)
         for assistant in assistants:
-            if assistant.assistant_id not in self._assistants:
+            existing = self._assistants.get(assistant.assistant_id)
+            if existing is None:
                 await self.create(assistant)
+            elif existing.is_system and existing.description != assistant.description:
+                # A flow's new version may describe it anew (search shows it).
+                self._assistants[existing.assistant_id] = dataclasses.replace(
+                    existing, description=assistant.description
+                )

@@ -265,4 +265,10 @@ class PostgresAssistantStore:
                 (list(SERVER_KEPT), keep),
             )
             for assistant in assistants:
-                await _create(conn, assistant)
+                if await _create(conn, assistant) is None:
+                    # A flow's new version may describe it anew (search shows it).
+                    await conn.execute(
+                        "UPDATE assistants SET description = %s"
+                        " WHERE assistant_id = %s AND description IS DISTINCT FROM %s",
+                        (assistant.description, assistant.assistant_id, assistant.description),
+                    )

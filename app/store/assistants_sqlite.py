@@ -302,6 +302,12 @@ class SqliteAssistantStore:
                 if assistant_id not in keep and loads(metadata).get("created_by") in SERVER_KEPT:
                     _delete(db, assistant_id)
             for assistant in assistants:
-                _create(db, Assistant(**{**assistant.to_json(), "version": 1}))
+                if not _create(db, Assistant(**{**assistant.to_json(), "version": 1})):
+                    # A flow's new version may describe it anew (search shows it).
+                    db.execute(
+                        "UPDATE assistants SET description = ?"
+                        " WHERE assistant_id = ? AND description IS NOT ?",
+                        (assistant.description, assistant.assistant_id, assistant.description),
+                    )
 
         await self._trips.write(unit)

@@ -11,6 +11,14 @@ code graphs. Invariants:
   holds the compiled graph it started with, so it finishes on its version.
   Older versions' compiled graphs are dropped from the cache at once, and so
   are those of flows embedding it (they compile again, with the new one).
+* An older version is compiled again on demand (``compiled(..., version=n)``,
+  its document fetched through ``fetch``): a thread interrupted on version
+  n resumes on version n, whatever is served now. At most ``max_old``
+  older (version, params) compiles per flow stay cached.
+* Every compiled flow is stamped: its runs' checkpoints carry
+  ``flow_version`` (and ``flow_params``, canonical JSON, when the flow has
+  params) in their metadata, which is how a continuing run finds the
+  version and params its thread was left on (``app.flows.versions``).
 * Per flow version at most ``max_variants`` param sets stay compiled (least
   recently used dropped first); a dropped set recompiles on its next use.
 """
@@ -33,16 +41,24 @@ from graphs.flows.document import FlowDocument
 from graphs.flows.params import params_key, resolve_params
 from graphs.loader import GraphLoadError
 
-__all__ = ["FlowCatalog", "FlowVersion"]
+__all__ = ["FLOW_PARAMS_META", "FLOW_VERSION_META", "FlowCatalog", "FlowFetch", "FlowVersion"]
 
 T = TypeVar("T")
 _Key = tuple[str, int, str]
+# Checkpoint metadata keys the stamp writes (LangGraph copies scalar config
+# metadata into every checkpoint the run writes).
+FLOW_VERSION_META = "flow_version"
+FLOW_PARAMS_META = "flow_params"
 
 
 @dataclass(frozen=True)
 class FlowVersion:
     flow: FlowDocument
     version: int
+
+
+# Fetches a stored version of a flow (``LookupError`` if it is not kept).
+FlowFetch = Callable[[str, int], Awaitable[FlowDocument]]
 
 
 def _embeds(flow: FlowDocument, graph_id: str) -> bool:
@@ -63,11 +79,15 @@ class FlowCatalog(Generic[T]):
         finish: Callable[[str, Pregel[Any, Any, Any, Any]], Awaitable[T]],
         *,
         max_variants: int = 64,
+        max_old: int = 8,
     ) -> None:
         self._components = components
         self._deps = deps
         self._finish = finish
         self._max_variants = max_variants
+        self._max_old = max_old
+        # Set by whoever stores the flows; without it only served versions compile.
+        self.fetch: FlowFetch | None = None
         self._current: dict[str, FlowVersion] = {}
         self._compiled: OrderedDict[_Key, asyncio.Future[T]] = OrderedDict()
         self.compile_count: dict[_Key, int] = {}
@@ -117,13 +137,18 @@ class FlowCatalog(Generic[T]):
 
     # -- compiling ------------------------------------------------------------
 
-    async def compiled(self, flow_id: str, params: Mapping[str, Any] | None = None) -> T:
-        """The current version compiled for ``params`` (defaults filled); once per key.
+    async def compiled(
+        self, flow_id: str, params: Mapping[str, Any] | None = None, *, version: int | None = None
+    ) -> T:
+        """The current version (or ``version``) compiled for ``params`` (defaults
+        filled); once per key.
 
         Raises ``KeyError`` for an unknown flow, ``FlowParamsError`` for bad
-        values, ``GraphLoadError`` when the flow cannot be built.
+        values, ``GraphLoadError`` when the flow (or that version) cannot be built.
         """
         entry = self._current[flow_id]
+        if version is not None and version != entry.version:
+            entry = await self._older(flow_id, version)
         resolved = resolve_params(entry.flow, params)
         key = (flow_id, entry.version, params_key(resolved))
         spec = f"flow:{flow_id}@v{entry.version}"
@@ -141,11 +166,21 @@ class FlowCatalog(Generic[T]):
                 if not future.cancelled() or (current is not None and current.cancelling()):
                     raise
 
+    async def _older(self, flow_id: str, version: int) -> FlowVersion:
+        spec = f"flow:{flow_id}@v{version}"
+        if self.fetch is None:
+            raise GraphLoadError(spec, "only the served version of this flow can run here")
+        try:
+            return FlowVersion(await self.fetch(flow_id, version), version)
+        except LookupError as exc:
+            raise GraphLoadError(spec, f"version {version} is no longer stored: {exc}") from exc
+
     async def _first(self, entry: FlowVersion, resolved: dict[str, Any], key: _Key, spec: str) -> T:
         """Compile for the first requester; later ones wait on the future."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._compiled[key] = future
         self._trim(key[0], key[1])
+        self._trim_old(key[0])
         try:
             with compiling(key[0], spec):
                 compiled = await self._build(entry, resolved, key, spec)
@@ -174,8 +209,23 @@ class FlowCatalog(Generic[T]):
             graph = compile_flow(builder, entry.flow.id)
         except ValueError as exc:  # LangGraph refuses the wiring
             raise GraphLoadError(spec, f"compile failed: {exc}") from exc
+        stamp: dict[str, Any] = {FLOW_VERSION_META: entry.version}
+        if resolved:
+            stamp[FLOW_PARAMS_META] = key[2]
+        graph = graph.with_config(metadata=stamp)
         self.compile_count[key] = self.compile_count.get(key, 0) + 1
         return await self._finish(entry.flow.id, graph)
+
+    def _trim_old(self, flow_id: str) -> None:
+        """Keep at most ``max_old`` compiles of versions no longer served."""
+        served = self._current.get(flow_id)
+        old = [
+            k
+            for k in self._compiled
+            if k[0] == flow_id and (served is None or k[1] != served.version)
+        ]
+        for key in old[: max(0, len(old) - self._max_old)]:
+            del self._compiled[key]
 
     def _trim(self, flow_id: str, version: int) -> None:
         variants = [k for k in self._compiled if k[0] == flow_id and k[1] == version]

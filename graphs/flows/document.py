@@ -6,6 +6,7 @@ graphs.flows.document`` writes it). A small example::
 
     id: review
     description: Drafts an answer, asks a human, then publishes.
+    examples: [draft me an answer I can review]   # for the router's semantic tier
     params:
       max_drafts: {type: integer, default: 3}
     state:
@@ -50,10 +51,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "END",
@@ -171,6 +172,14 @@ class FlowDocument(BaseModel):
 
     id: str = Field(pattern=ID_PATTERN, description="The flow's graph id (and assistant name).")
     description: str = Field("", description="Shown to the router and in /assistants.")
+    examples: list[
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    ] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Requests that belong here: the router's semantic tier sends similar ones "
+        "to this flow (like the 'examples:' of a rules file).",
+    )
     state: dict[str, Channel] = Field(default_factory=dict)
     params: dict[str, Param] = Field(default_factory=dict)
     nodes: list[FlowNode] = Field(default_factory=list)

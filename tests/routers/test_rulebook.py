@@ -136,3 +136,40 @@ def test_reload_when_book_has_no_examples_then_result_says_why_semantic_is_absen
     assert result.examples == 0
     assert result.semantic is not None
     assert "no examples" in result.semantic
+
+
+def test_retarget_when_target_goes_and_comes_back_then_its_rules_follow_without_rereading(
+    write_rules: WriteRules, rules_dir: Path
+) -> None:
+    write_rules("10-orders.yaml", SUPPORT)
+    book = RuleBook(rules_dir, TARGETS, semantic_model="off")
+    assert _best(book, "my order") == "orders"
+    (rules_dir / "10-orders.yaml").unlink()  # retargeting never reads the files again
+
+    book.retarget({k: v for k, v in TARGETS.items() if k != "support"})
+    assert _best(book, "my order") is None
+    book.retarget({**TARGETS, "booking": "Books tables."}, {"booking": ["book a table"]})
+    assert _best(book, "my order") == "orders"
+    assert book.current.examples == {"booking": ("book a table",)}
+    # Loading the files stays strict about targets.
+    write_rules("10-orders.yaml", BROKEN)
+    assert "target 'nowhere'" in str(book.reload_now().error)
+    assert _best(book, "my order") == "orders"
+
+
+def test_retarget_when_examples_come_with_targets_then_semantic_tier_finds_them(
+    write_rules: WriteRules, rules_dir: Path
+) -> None:
+    write_rules("90-chat.yaml", "examples: {chat: [tell me a joke, how are you today]}\n")
+    book = RuleBook(rules_dir, TARGETS)
+    book.retarget(
+        {**TARGETS, "booking": "Books tables."},
+        {"booking": ["book a table for two tonight", "reserve a dinner table for friday"]},
+    )
+    index = book.current.semantic
+    assert index is not None
+    best = index.search("could you reserve a table for us tonight").best
+    assert best is not None
+    assert best.target == "booking"
+    book.retarget(TARGETS)
+    assert set(book.current.examples) == {"chat"}

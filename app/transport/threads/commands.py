@@ -24,6 +24,7 @@ from starlette.requests import HTTPConnection
 from app import serde
 from app.endpoints.http import describe_validation_error
 from app.errors import EventsExpired, RunNotFound
+from app.flows.versions import thread_graph_pin
 from app.services import Services
 from app.store.base import Run
 from app.transport.resume import resume
@@ -117,7 +118,10 @@ async def _graph(services: Services, thread_id: str) -> Any:
     graph_id = thread.metadata.get("graph_id") if thread else None
     if not isinstance(graph_id, str) or graph_id not in services.registry.ids():
         raise CommandFailed("no_such_run", f"thread {thread_id} has not run a graph yet", 404)
-    return await services.registry.get(graph_id)
+    pin = await thread_graph_pin(
+        services.registry, services.storage.checkpointer, graph_id, thread_id
+    )
+    return await services.registry.get(graph_id, params=pin.params, version=pin.version)
 
 
 async def state_get(

@@ -368,3 +368,13 @@ async def test_flow_when_50_first_runs_at_once_then_compiled_once_per_version(
     assert (await http.put("/flows/counted", json=counted)).status_code == 200
     assert await fifty() == [{"n": 11}] * 50
     assert (await http.get("/info")).json()["graphs"]["counted"]["compiles"] == 2
+
+
+async def test_flow_when_put_with_new_description_then_assistant_search_shows_it(
+    http: httpx.AsyncClient, sdk: LangGraphClient
+) -> None:
+    assert (await http.post("/flows", json=flow("described"))).status_code == 201
+    changed = flow("described", description="Now it does something else.")
+    assert (await http.put("/flows/described", json=changed)).status_code == 200
+    found = await sdk.assistants.search(graph_id="described", limit=10)
+    assert [a["description"] for a in found] == ["Now it does something else."]

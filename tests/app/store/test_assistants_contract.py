@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,6 +156,22 @@ async def test_sync_system_when_graphs_change_then_system_set_follows_and_user_o
     )
     assert {a.assistant_id for a in await store.search(limit=10)} == {"s1", "s3", "u1"}
     assert await store.get("s1") == first  # kept as first stored
+
+
+async def test_sync_system_when_a_flow_is_described_anew_then_only_its_description_follows(
+    store: AssistantStore,
+) -> None:
+    flow = {"created_by": "flow"}
+    await store.sync_system([new("f1", metadata=flow, description="first words")])
+    first = await store.get("f1")
+    assert first is not None
+    await store.sync_system([new("f1", 5, metadata=flow, description="new words", name="x")])
+    after = await store.get("f1")
+    assert after is not None
+    assert after.description == "new words"
+    assert dataclasses.replace(after, description="first words") == first
+    found = await store.search(limit=10)
+    assert [a.description for a in found] == ["new words"]
 
 
 async def test_update_when_concurrent_then_every_version_distinct(store: AssistantStore) -> None:

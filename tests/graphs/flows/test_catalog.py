@@ -228,3 +228,67 @@ async def test_flow_when_embedded_flow_gets_a_new_version_then_embedding_flow_us
     assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "one"
     registry.put_flow(inner("two"), 2)
     assert (await (await registry.get("outer")).ainvoke({}, _thread()))["said"] == "two"
+
+
+async def test_flow_when_older_version_asked_then_fetched_compiled_once_and_stamped(
+    gated_registry: GraphRegistry,
+) -> None:
+    documents = {1: _gated_flow("v1"), 2: _gated_flow("v2")}
+    fetched: list[int] = []
+
+    async def fetch(flow_id: str, version: int) -> FlowDocument:
+        fetched.append(version)
+        return documents[version]
+
+    gated_registry.flows.fetch = fetch
+    gated_registry.put_flow(documents[2], 2)
+    olds = await asyncio.gather(*(gated_registry.get("gated", version=1) for _ in range(20)))
+    assert len({id(g) for g in olds}) == 1
+    assert gated_registry.flows.compile_count[("gated", 1, '{"suffix":""}')] == 1
+    config = _thread()
+    assert (await olds[0].ainvoke({}, config))["mark"] == "v1"
+    assert (await gated_registry.get("gated")) is not olds[0]
+    # Its checkpoints say which version (and params) wrote them.
+    saved = await olds[0].aget_state(config)
+    metadata: dict[str, Any] = dict(saved.metadata or {})
+    assert (metadata["flow_version"], metadata["flow_params"]) == (1, '{"suffix":""}')
+
+
+async def test_flow_when_older_version_not_fetchable_then_load_error_names_the_version(
+    gated_registry: GraphRegistry,
+) -> None:
+    gated_registry.put_flow(_gated_flow("v3"), 3)
+    with pytest.raises(GraphLoadError, match="only the served version"):
+        await gated_registry.get("gated", version=2)
+
+    async def gone(flow_id: str, version: int) -> FlowDocument:
+        raise LookupError(f"flow {flow_id!r} has no version {version}")
+
+    gated_registry.flows.fetch = gone
+    with pytest.raises(GraphLoadError, match="version 2 is no longer stored"):
+        await gated_registry.get("gated", version=2)
+    # Nothing cached: a failed compile is tried again next time.
+    assert ("gated", 2, '{"suffix":""}') not in gated_registry.flows.compile_count
+
+
+async def test_flow_when_many_older_versions_compiled_then_at_most_max_old_stay_cached(
+    gate: Gate,
+) -> None:
+    infos = [ComponentInfo(c, "builtin") for c in builtin_components()]
+    registry = GraphRegistry(
+        [],
+        checkpointer=InMemorySaver(),
+        components=ComponentCatalog([*infos, ComponentInfo(gate, "test")]),
+    )
+
+    async def fetch(flow_id: str, version: int) -> FlowDocument:
+        return _gated_flow(f"v{version}")
+
+    registry.flows.fetch = fetch
+    registry.put_flow(_gated_flow("v20"), 20)
+    for version in range(1, 12):
+        await registry.get("gated", version=version)
+    await registry.get("gated", version=1)  # the oldest compile was dropped: compiled again
+    assert registry.flows.compile_count[("gated", 1, '{"suffix":""}')] == 2
+    await registry.get("gated", version=11)  # still cached
+    assert registry.flows.compile_count[("gated", 11, '{"suffix":""}')] == 1
