@@ -62,6 +62,15 @@ def _route(http: httpx.Client, text: str) -> dict[str, Any]:
     return route
 
 
+def _route_or_none(http: httpx.Client, text: str) -> str | None:
+    """The target B routes ``text`` to; None while a decision for a deleted flow errs."""
+    body = {"assistant_id": "auto", "input": {"messages": [{"role": "user", "content": text}]}}
+    answer = http.post("/runs/wait", json=body)
+    assert answer.status_code == 200, answer.text
+    route = answer.json().get("route")
+    return None if route is None else str(route["target"])
+
+
 def _run(http: httpx.Client) -> dict[str, Any]:
     answer = http.post("/runs/wait", json={"assistant_id": "booking", "input": {}})
     assert answer.status_code == 200, answer.text
@@ -94,8 +103,10 @@ def test_flow_when_created_changed_deleted_on_a_then_b_serves_and_routes_the_sam
 
     assert on_a.delete("/flows/booking").status_code == 204
     until(lambda: _served(on_b, "booking") is None, "B to drop the flow deleted on A", timeout_s=10)
+    # Until B's router drops the target, a decision for it ends that run with
+    # an error naming the vanished flow (no route in the output): not yet done.
     until(
-        lambda: _route(on_b, REQUEST)["target"] != "booking",
+        lambda: _route_or_none(on_b, REQUEST) not in (None, "booking"),
         "B to stop routing to it",
         timeout_s=10,
     )
