@@ -19,12 +19,13 @@ default.
 
 from __future__ import annotations
 
+import select
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -36,7 +37,26 @@ __all__ = ["PostgresBackend", "PostgresSaver", "open_postgres"]
 
 
 class PostgresSaver(AsyncPostgresSaver):
-    """LangGraph's ``AsyncPostgresSaver`` plus the one query the run manager adds."""
+    """LangGraph's ``AsyncPostgresSaver`` on our pool, without its process-wide lock,
+    plus the one query the run manager adds."""
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        """A cursor on a pooled connection of its own.
+
+        Upstream takes ``self.lock`` around every cursor, which a single shared
+        connection needs but a pool does not: with it, every checkpoint read and
+        write of the process waited for the previous one (20 concurrent runs
+        measured p50 399 ms end to end). Pipeline mode is kept where upstream
+        asks for it (a checkpoint's blobs and row in one round trip).
+        """
+        async with self.conn.connection() as conn:  # type: ignore[union-attr]
+            if pipeline:
+                async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
+            else:
+                async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                    yield cur
 
     async def alatest_id(self, thread_id: str, checkpoint_ns: str = "") -> str | None:
         """The id of the thread's latest checkpoint, without loading it: what
@@ -57,6 +77,25 @@ class PostgresBackend:
     checkpointer: PostgresSaver
 
 
+async def _check_idle_connection(conn: AsyncConnection[DictRow]) -> None:
+    """The pool's check before handing out a connection, without a round trip
+    when the connection shows no sign of trouble.
+
+    An idle connection has nothing to read. One that does was told something
+    by the server while idle, which is how a server that goes away says it
+    (``pg_terminate_backend``, a shutdown or restart: a FATAL message, then
+    end of file). Only then is it checked for real; a failed check makes the
+    pool replace it. ``AsyncConnectionPool.check_connection`` on every
+    checkout cost a round trip per statement (16% of the server's CPU on
+    stateful runs when measured).
+    """
+    if conn.closed or conn.broken:
+        raise ConnectionError("connection closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def _conninfo(settings: PostgresSettings) -> str:
     if settings.url is None:
         raise ValueError("set SWITCHYARD_POSTGRES_URL to use the postgres backend")
@@ -74,7 +113,7 @@ async def open_postgres(settings: PostgresSettings) -> AsyncIterator[PostgresBac
         # What AsyncPostgresSaver requires of its connections; the stores read dict rows too.
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
         connection_class=AsyncConnection[DictRow],
-        check=AsyncConnectionPool.check_connection,
+        check=_check_idle_connection,
         open=False,
         name="switchyard",
     )

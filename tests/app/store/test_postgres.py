@@ -96,10 +96,12 @@ async def test_pool_when_server_drops_its_connections_then_next_calls_still_work
         await storage.threads.create(Thread(thread_id="dropped"))
         async with pool.connection() as first, pool.connection() as second:
             pids = [first.info.backend_pid, second.info.backend_pid]
-        # What a Postgres restart or failover does to every open connection.
+        # What a Postgres restart or failover does to every open connection
+        # (waiting until they are gone, as a restart has closed them all before
+        # it accepts the next connection).
         admin = await psycopg.AsyncConnection.connect(postgres_url, autocommit=True)
         async with admin:
-            kill = "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid"
+            kill = "SELECT pg_terminate_backend(pid, 5000) FROM unnest(%s::int[]) pid"
             await admin.execute(kill, (pids,))
         for _ in range(5):
             assert await storage.threads.get("dropped") is not None
