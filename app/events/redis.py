@@ -29,6 +29,11 @@ Every change is one Lua script, so the stream and its hash never disagree.
   every ``keepalive_s``, busy or idle, as in memory. Each entry's ``n`` must
   follow the previous one's; a jump means trimming overtook the reader
   (``EventsExpired``). A blocked reader holds one pooled connection.
+* **Mirror.** What this process writes to a log it started is also kept in
+  memory until the log closes (``app.events.redis_mirror``), and readers in
+  this process follow that instead of Redis: no ``XREAD`` and no blocked
+  connection for the runs an instance executes itself. Readers of other
+  instances' runs read Redis as above.
 * **Dropped connections** are retried for ``retry_s`` (``app.redis_client``);
   a reader resumes after its position, so it neither skips nor repeats.
 """
@@ -44,18 +49,20 @@ from redis.asyncio import Redis
 
 from app.errors import EventsExpired, RunNotFound
 from app.events.base import Event, parse_event_id
+from app.events.redis_mirror import Mirrors, read_mirror
 from app.redis_client import retrying
 
 __all__ = ["RedisEventLog"]
 
 # KEYS: stream, meta. Starts the log unless it exists (a stale stream of a
-# deleted log with the same id is dropped).
+# deleted log with the same id is dropped); 1 if it started it, else 0.
 _OPEN = """
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[2], 'state', 'open', 'n', 0, 'last', '0-0')
+  return 1
 end
-return 1
+return 0
 """
 
 # KEYS: stream, meta. ARGV: id, event, data, max_events.
@@ -150,6 +157,7 @@ class RedisEventLog:
         # The newest id this process appended per run it writes: the next id
         # follows it without asking Redis.
         self._last: dict[str, tuple[int, int]] = {}
+        self._mirrors = Mirrors(max_events)
         self._open = client.register_script(_OPEN)
         self._append = client.register_script(_APPEND)
         self._close = client.register_script(_CLOSE)
@@ -167,7 +175,9 @@ class RedisEventLog:
         return await retrying(operation, retry_s=self._retry_s, what=what)
 
     async def open(self, run_id: str) -> None:
-        await self._call("open", lambda: self._open(keys=self._keys(run_id)))
+        started = await self._call("open", lambda: self._open(keys=self._keys(run_id)))
+        if started == 1:
+            self._mirrors.start(run_id)
 
     def _next_key(self, run_id: str) -> tuple[int, int]:
         ms = self._wall_ms()
@@ -192,24 +202,33 @@ class RedisEventLog:
             if status == 1 or (attempts > 1 and last_id == event_id):
                 # Appended, possibly by an attempt whose reply the connection lost.
                 self._last[run_id] = key
+                self._mirrors.add(run_id, key, Event(event_id, event, data))
                 return event_id
             if status == -1:
                 raise RuntimeError(f"event log of run {run_id} is closed; nothing may follow 'end'")
             # Another writer (a run taken over) or another clock got further:
-            # continue after the stream's newest id.
+            # continue after the stream's newest id. The mirror lacks what the
+            # other one wrote: its readers go on from Redis.
+            self._mirrors.abandon(run_id)
             last_key = parse_event_id(last_id)
             self._last[run_id] = last_key
             key = self._next_key(run_id)
 
     async def close(self, run_id: str) -> None:
         self._last.pop(run_id, None)
-        await self._call(
-            "close", lambda: self._close(keys=self._keys(run_id), args=[self._retention_ms])
-        )
+        try:
+            await self._call(
+                "close", lambda: self._close(keys=self._keys(run_id), args=[self._retention_ms])
+            )
+        finally:
+            self._mirrors.end(run_id)
 
     async def delete(self, run_id: str) -> None:
         self._last.pop(run_id, None)
-        await self._call("delete", lambda: self._delete(keys=self._keys(run_id)))
+        try:
+            await self._call("delete", lambda: self._delete(keys=self._keys(run_id)))
+        finally:
+            self._mirrors.end(run_id)
 
     async def read(
         self, run_id: str, *, after: str | None = None, from_oldest: bool = False
@@ -230,6 +249,18 @@ class RedisEventLog:
             raise ValueError("from_oldest reads start at the oldest event; do not pass 'after'")
         if after is not None:
             parse_event_id(after)  # a malformed position is the caller's error, not Redis's
+        mirror = self._mirrors.get(run_id)
+        if mirror is not None:
+            mirrored = read_mirror(
+                mirror, run_id, after=after, from_oldest=from_oldest, keepalive_s=keepalive_s
+            )
+            async for batch in mirrored:
+                if batch:
+                    after, from_oldest = batch[-1].id, False
+                yield batch
+            if not mirror.abandoned:
+                return
+            # Another writer took the log over: the rest is in Redis only.
         reader = _Reader(self, run_id, after, keepalive_s)
         async for batch in reader.batches(check_start=not from_oldest):
             yield batch
