@@ -8,6 +8,10 @@ Per run, two keys (the ``{run_id}`` hash tag keeps them on one Cluster slot)::
                            last (newest event id), dropped (newest trimmed id)
 
 Every change is one Lua script, so the stream and its hash never disagree.
+The writes of one event-loop iteration (appends, opens and closes of any
+number of runs) go to Redis as one pipeline (``_Batch``): one round trip and
+one pooled connection for all of them, each still its own script call with
+its own reply.
 
 * **Ids.** The writer names each event ``<ms>-<seq>`` from its own clock,
   exactly as the memory log does, and the script refuses an id not after the
@@ -46,6 +50,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from app.errors import EventsExpired, RunNotFound
 from app.events.base import Event, parse_event_id
@@ -161,6 +167,7 @@ class RedisEventLog:
         self._open = client.register_script(_OPEN)
         self._append = client.register_script(_APPEND)
         self._close = client.register_script(_CLOSE)
+        self._batch = _Batch(client)
         self._delete = client.register_script(_DELETE)
         self._read = client.register_script(_READ)
 
@@ -175,7 +182,8 @@ class RedisEventLog:
         return await retrying(operation, retry_s=self._retry_s, what=what)
 
     async def open(self, run_id: str) -> None:
-        started = await self._call("open", lambda: self._open(keys=self._keys(run_id)))
+        keys = self._keys(run_id)
+        started = await self._call("open", lambda: self._batch.run(self._open, keys, []))
         if started == 1:
             self._mirrors.start(run_id)
 
@@ -195,7 +203,7 @@ class RedisEventLog:
                 nonlocal attempts
                 attempts += 1
                 args: list[str | bytes | int] = [event_id, event, data, self._max_events]
-                return self._append(keys=keys, args=args)
+                return self._batch.run(self._append, keys, args)
 
             status, last = await self._call("append", attempt)
             last_id = last.decode() if isinstance(last, bytes) else str(last)
@@ -217,9 +225,8 @@ class RedisEventLog:
     async def close(self, run_id: str) -> None:
         self._last.pop(run_id, None)
         try:
-            await self._call(
-                "close", lambda: self._close(keys=self._keys(run_id), args=[self._retention_ms])
-            )
+            keys, args = self._keys(run_id), [self._retention_ms]
+            await self._call("close", lambda: self._batch.run(self._close, keys, args))
         finally:
             self._mirrors.end(run_id)
 
@@ -264,6 +271,78 @@ class RedisEventLog:
         reader = _Reader(self, run_id, after, keepalive_s)
         async for batch in reader.batches(check_start=not from_oldest):
             yield batch
+
+
+class _Batch:
+    """Script calls made in one event-loop iteration, sent as one pipeline.
+
+    Each call keeps its own reply (or error): the pipeline is not a
+    transaction, only a shared round trip. A connection lost mid-pipeline
+    fails every call in it with that error, which ``retrying`` retries call by
+    call, so the idempotence of a retried append (its id is the stream's
+    last) holds as for a call sent alone. A writer awaits each append of a
+    run before the next, so one pipeline never holds two appends of a run.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._calls: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]] = []
+
+    def run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[Any] = loop.create_future()
+        if not self._calls:
+            # After every ready callback of this iteration has had its turn.
+            loop.call_soon(self._send)
+        self._calls.append((script, keys, args, reply))
+        return reply
+
+    def _send(self) -> None:
+        calls, self._calls = self._calls, []
+        task = asyncio.ensure_future(self._execute(calls))
+        task.add_done_callback(_consume)
+
+    async def _execute(
+        self, calls: list[tuple[AsyncScript, list[str], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for script, keys, args, _ in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        try:
+            replies = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:
+            for *_, reply in calls:
+                if not reply.done():
+                    reply.set_exception(exc)
+            raise
+        for (script, keys, args, reply), result in zip(calls, replies, strict=True):
+            if reply.done():
+                continue  # its caller went away
+            if isinstance(result, NoScriptError):
+                # Redis forgot the script (a restart): the script object loads it.
+                task = asyncio.ensure_future(script(keys=keys, args=args))
+                task.add_done_callback(lambda done, reply=reply: _settle(reply, done))
+            elif isinstance(result, Exception):
+                reply.set_exception(result)
+            else:
+                reply.set_result(result)
+
+
+def _settle(reply: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
+    if reply.done():
+        return
+    if done.cancelled():
+        reply.cancel()
+    elif (exc := done.exception()) is not None:
+        reply.set_exception(exc)
+    else:
+        reply.set_result(done.result())
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    """The error went to every caller of the batch; nothing is left to report."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _Reader:
