@@ -154,3 +154,70 @@ async def test_calls_when_redis_unreachable_then_backend_unavailable_after_retry
         await log.append("run", "values", b"{}")
     assert loop.time() - started < 3.0
     await dead.aclose()
+
+
+async def _connections(admin: Redis, name: str) -> int:
+    return sum(entry["name"] == name for entry in await admin.client_list())
+
+
+async def test_read_when_run_written_on_this_instance_then_readers_hold_no_redis_connection(
+    clients: Callable[[str], Redis], prefix: str
+) -> None:
+    name = f"mirror-{prefix}".replace(":", "-")
+    log, admin = _log(clients(name), prefix), clients("admin")
+    await log.open("run")
+    first = await log.append("run", "values", b"0")
+    arrived: asyncio.Queue[Event] = asyncio.Queue()
+    seen: list[list[Event]] = [[] for _ in range(50)]
+
+    async def follow(into: list[Event]) -> None:
+        async for event in log.read("run"):
+            into.append(event)
+            arrived.put_nowait(event)
+
+    readers = [asyncio.create_task(follow(into)) for into in seen]
+    for _ in readers:
+        assert (await asyncio.wait_for(arrived.get(), 10)).id == first
+    # 50 readers following live: on Redis each would block in XREAD on a
+    # connection of its own; they follow this instance's mirror instead.
+    assert await _connections(admin, name) <= 1
+    rest = [await log.append("run", "values", b"%d" % n) for n in range(1, 4)]
+    await log.close("run")
+    await asyncio.wait_for(asyncio.gather(*readers), 10)
+    assert all([e.id for e in events] == [first, *rest] for events in seen)
+    # Once closed the mirror is gone: a later reader gets the same log from Redis.
+    assert [e.id async for e in log.read("run")] == [first, *rest]
+
+
+async def test_read_when_another_writer_takes_the_run_over_then_local_readers_go_on_from_redis(
+    clients: Callable[[str], Redis], prefix: str
+) -> None:
+    old = _log(clients("old-owner"), prefix, wall_ms=lambda: 1_700_000_000_000)
+    new = _log(clients("new-owner"), prefix, wall_ms=lambda: 1_900_000_000_000)
+    await old.open("run")
+    first = await old.append("run", "values", b"0")
+    seen: list[Event] = []
+    follower = asyncio.create_task(_collect(old.read("run"), seen))
+    taken_over = await new.append("run", "values", b"1")
+    # The old writer learns it was overtaken on its next append; its own
+    # readers must not miss what the new writer wrote.
+    after = await old.append("run", "values", b"2")
+    await new.close("run")
+    await asyncio.wait_for(follower, 10)
+    assert [e.id for e in seen] == [first, taken_over, after]
+    assert [e.id async for e in new.read("run")] == [first, taken_over, after]
+
+
+async def test_append_when_many_runs_append_at_once_then_one_connection_carries_them(
+    clients: Callable[[str], Redis], prefix: str
+) -> None:
+    name = f"batch-{prefix}".replace(":", "-")
+    log, admin = _log(clients(name), prefix), clients("admin")
+    runs = [f"run{n}" for n in range(50)]
+    await asyncio.gather(*(log.open(run) for run in runs))
+    ids = await asyncio.gather(*(log.append(run, "values", b"1") for run in runs))
+    # Sent one by one, 50 concurrent calls would each take a pooled connection.
+    assert await _connections(admin, name) <= 2
+    await asyncio.gather(*(log.close(run) for run in runs))
+    for run, event_id in zip(runs, ids, strict=True):
+        assert [e.id async for e in log.read(run)] == [event_id]
