@@ -45,6 +45,7 @@ its own reply.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -307,7 +308,7 @@ class _Batch:
     ) -> None:
         pipe = self._client.pipeline(transaction=False)
         for script, keys, args, _ in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
         try:
             replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:
@@ -321,7 +322,7 @@ class _Batch:
             if isinstance(result, NoScriptError):
                 # Redis forgot the script (a restart): the script object loads it.
                 task = asyncio.ensure_future(script(keys=keys, args=args))
-                task.add_done_callback(lambda done, reply=reply: _settle(reply, done))
+                task.add_done_callback(functools.partial(_settle, reply))
             elif isinstance(result, Exception):
                 reply.set_exception(result)
             else:

@@ -10,9 +10,11 @@ migrations and LangGraph's checkpoint tables, under one advisory lock, see
     ├── PostgresRunStore         table runs
     └── (the distributed coordinator's claims and leases)
 
-Connections are checked before they are handed out, so a connection the
-server dropped (a restart, a failover, ``pg_terminate_backend``) is replaced
-instead of failing the next statement. The schema is whatever the URL's
+A connection the server dropped (a restart, a failover,
+``pg_terminate_backend``) is replaced before it is handed out instead of
+failing the next statement: the check costs a round trip only for a
+connection whose socket shows that the server said something while it was
+idle (``_check_idle_connection``). The schema is whatever the URL's
 ``search_path`` names (``?options=-csearch_path%3Dmyschema``), ``public`` by
 default.
 """
@@ -50,7 +52,11 @@ class PostgresSaver(AsyncPostgresSaver):
         measured p50 399 ms end to end). Pipeline mode is kept where upstream
         asks for it (a checkpoint's blobs and row in one round trip).
         """
-        async with self.conn.connection() as conn:  # type: ignore[union-attr]
+        if not isinstance(self.conn, AsyncConnectionPool):  # one connection: upstream's lock
+            async with super()._cursor(pipeline=pipeline) as cur:
+                yield cur
+            return
+        async with self.conn.connection() as conn:
             if pipeline:
                 async with conn.pipeline(), conn.cursor(binary=True, row_factory=dict_row) as cur:
                     yield cur
