@@ -128,3 +128,17 @@ def test_settings_when_postgres_backend_without_url_then_says_what_to_set(
     assert settings.postgres.url is not None
     assert settings.postgres.url.get_secret_value() == "postgresql://db/switchyard"
     assert settings.postgres.pool_max == 7
+
+
+async def test_checkpointer_when_one_call_holds_a_connection_then_others_do_not_wait(
+    storage: Storage,
+) -> None:
+    assert storage.postgres is not None
+    saver = storage.postgres.checkpointer
+    # LangGraph's saver serialises every call of the process on one lock; on a
+    # pool that only queues runs behind each other. While one call is inside
+    # its cursor, another must get a connection of its own and finish.
+    async with saver._cursor() as held:
+        await held.execute("SELECT 1")
+        latest = await asyncio.wait_for(saver.alatest_id("no-such-thread"), 10)
+    assert latest is None
