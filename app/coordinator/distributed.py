@@ -10,7 +10,9 @@ Every instance that shares one Postgres and one Redis shares one coordinator::
     thread_turn(t,r)  a thread_turns row at the run's creation position (runs.seq);
                       the lowest position of the thread holds the turn. Waiters
                       re-check when a "turn moved" signal arrives, and every
-                      poll interval in case one was lost
+                      poll interval in case one was lost. Leaving (delete the
+                      row, signal) runs in the background: the run's end event
+                      does not wait for that commit
     slot()            a semaphore of this instance (the limit is per instance)
     cancel(r, a)      a pub/sub signal to every instance, and a note on the run's
                       claim that its owner's next lease renewal picks up if the
@@ -143,6 +145,7 @@ class DistributedCoordinator:
             on_resync=self._wake_all,
         )
         self._leases: asyncio.Task[None] | None = None
+        self._leaving: set[asyncio.Future[None]] = set()
 
     @property
     def instance_id(self) -> str:
@@ -189,9 +192,20 @@ class DistributedCoordinator:
             yield
         finally:
             self._turns.discard(run_id)
-            # Shielded: a cancel arriving now must not leave the row behind
-            # (the thread would wait for its lease to run out).
-            await asyncio.shield(self._leave_turn(thread_id, run_id))
+            # Left in a task of its own: a cancel arriving now cannot leave the
+            # row behind (the thread would wait for its lease to run out), and
+            # the run's end event does not wait for the delete's commit and the
+            # wake-up signal; the thread's next run waits for them either way.
+            # close() waits for the turns still being left.
+            leaving = asyncio.ensure_future(self._leave_turn(thread_id, run_id))
+            self._leaving.add(leaving)
+            leaving.add_done_callback(self._left)
+
+    def _left(self, leaving: asyncio.Future[None]) -> None:
+        self._leaving.discard(leaving)
+        if not leaving.cancelled() and (exc := leaving.exception()) is not None:
+            # Its lease runs out instead, and the reaper frees the thread.
+            log.warning("could not leave a thread turn: %s", exc)
 
     async def _until_head(self, thread_id: str, run_id: str) -> None:
         loop = asyncio.get_running_loop()
@@ -359,5 +373,7 @@ class DistributedCoordinator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leases
             self._leases = None
+        if self._leaving:
+            await asyncio.gather(*self._leaving, return_exceptions=True)
         await self._signals.close()
         self._cancel_callbacks.clear()
