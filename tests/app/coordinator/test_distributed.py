@@ -102,3 +102,20 @@ async def test_turn_when_holder_died_with_its_run_active_then_next_waits_for_rec
 async def _enter(coordinator: DistributedCoordinator, run_id: str) -> None:
     async with coordinator.thread_turn("thread-1", run_id):
         pass
+
+
+async def test_close_when_turns_are_still_being_left_then_none_is_left_behind(
+    urls: tuple[str, str, str],
+) -> None:
+    async with distributed_coordinators(*urls, max_concurrency=2, lease_s=LEASE_S) as (a, b):
+        for n in range(20):
+            async with a.thread_turn(f"thread-{n}", f"run-{n}"):
+                pass
+        # Leaving a turn finishes in the background; closing waits for it, so
+        # a stopping instance makes no thread wait for a lease to run out.
+        await a.close()
+        async with b._pool.connection() as conn:
+            cursor = await conn.execute("SELECT count(*) AS n FROM thread_turns")
+            left = await cursor.fetchone()
+    assert left is not None
+    assert left["n"] == 0
