@@ -97,8 +97,11 @@ async def _check_idle_connection(conn: AsyncConnection[DictRow]) -> None:
     """
     if conn.closed or conn.broken:
         raise ConnectionError("connection closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    # poll, not select: a server holding thousands of streams has descriptors
+    # past select's limit of 1024.
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
         await AsyncConnectionPool.check_connection(conn)
 
 

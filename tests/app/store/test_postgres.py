@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import os
+import resource
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
@@ -142,3 +144,27 @@ async def test_checkpointer_when_one_call_holds_a_connection_then_others_do_not_
         await held.execute("SELECT 1")
         latest = await asyncio.wait_for(saver.alatest_id("no-such-thread"), 10)
     assert latest is None
+
+
+async def test_pool_when_connections_have_descriptors_past_1024_then_they_are_kept(
+    postgres_url: str,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < 2048")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    # What a server holding thousands of streams looks like to the pool.
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        async with _opened(postgres_url, pool_min=2, pool_max=2) as storage:
+            assert storage.postgres is not None
+            pids = []
+            for _ in range(6):
+                async with storage.postgres.pool.connection() as conn:
+                    assert conn.fileno() > 1024
+                    pids.append(conn.info.backend_pid)
+            assert len(set(pids)) <= 2  # checked and kept, not replaced at every checkout
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
