@@ -3,7 +3,8 @@
 Startup order (the lifespan): open storage → build the graph registry with
 the storage's checkpointer → compile every graph once → start the run
 manager. ``/ok`` answers only after all of that, and a graph that fails to
-load stops startup with its spec and reason (unless ``skip_broken``).
+load stops startup with one message naming every broken spec and its reason
+(unless ``skip_broken``: then ``auto`` routes among the graphs that loaded).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from app.platform.lifespan import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
+from app.startup_errors import ReadableStartupFailure
 from app.settings import Settings
 from app.store import Storage, open_storage
 from app.store.longterm import open_longterm_store
@@ -221,8 +223,9 @@ async def _shared_redis(settings: Settings) -> AsyncIterator[SharedRedis | None]
 
 
 def _middleware(settings: Settings, gate: AuthGate) -> list[Middleware]:
-    """CORS outermost (preflights carry no credentials; 401s need CORS headers), then auth."""
-    stack = []
+    """CORS outermost (preflights carry no credentials; 401s need CORS headers), then auth.
+    (``ReadableStartupFailure`` only sees the lifespan.)"""
+    stack = [Middleware(ReadableStartupFailure)]
     cors = settings.cors
     if cors.allow_origins:
         stack.append(

@@ -12,7 +12,8 @@ with ``subgraphs=True`` the subgraph's events carry the ``<graph id>:<task
 id>`` namespace. The decision is kept in state: ``route`` is the latest one,
 ``routes`` the history, one per turn.
 
-Every other registered graph is a node, added as the registry's compiled
+Every other registered graph that loads is a node (one that fails to load
+is the registry's to report, and ``auto`` routes among the others), added as the registry's compiled
 subgraph (compiled once per process, without its own checkpointer so it
 shares the parent's); nothing is compiled per run. The subgraph receives the
 state keys it shares with ``AutoState`` (always ``messages``) and hands
@@ -43,6 +44,7 @@ from langgraph.pregel import Pregel
 from langgraph.runtime import get_runtime
 from langgraph.types import Command, Send
 
+from graphs.loader import GraphLoadError
 from routers.base import Router, RouteRequest, Turn
 
 __all__ = ["AutoState", "SubgraphSource", "build_auto"]
@@ -100,7 +102,14 @@ async def build_auto(
         raise ValueError("auto needs at least one other registered graph to route to")
     if ROUTE_NODE in targets:
         raise ValueError(f"a graph id {ROUTE_NODE!r} clashes with auto's own router node")
-    subgraphs = {gid: await registry.get_subgraph(gid) for gid in targets}
+    subgraphs = {}
+    for gid in targets:
+        try:
+            subgraphs[gid] = await registry.get_subgraph(gid)
+        except GraphLoadError:  # reported by the registry (startup stops, or it is skipped)
+            continue
+    if not subgraphs:
+        raise ValueError("auto needs at least one other graph that loads to route to")
     inputs = {gid: _input_keys(graph) for gid, graph in subgraphs.items()}
 
     async def route(state: AutoState, config: RunnableConfig) -> Command[str]:

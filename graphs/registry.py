@@ -63,6 +63,7 @@ __all__ = [
     "GraphLoadError",
     "GraphRegistry",
     "GraphSpec",
+    "GraphsFailedToLoad",
     "UnknownGraph",
     "read_auth_spec",
 ]
@@ -72,6 +73,23 @@ _BUILTIN_CONFIG = Path(__file__).with_name("langgraph.json")
 
 class GraphConfigError(GraphLoadError):
     """A config file is unreadable or invalid (``spec`` is the file's path)."""
+
+
+class GraphsFailedToLoad(GraphLoadError):
+    """Several specs failed at startup: one message naming each, and why."""
+
+    def __init__(self, failures: Sequence[tuple[str, GraphLoadError]]) -> None:
+        self.failures = list(failures)
+        lines = [f"  - {graph_id}: {exc}" for graph_id, exc in self.failures]
+        count = f"{len(lines)} graph{'s' if len(lines) != 1 else ''}"
+        super().__init__(
+            ", ".join(graph_id for graph_id, _ in self.failures),
+            f"{count} failed to load (fix them, or set SWITCHYARD_SKIP_BROKEN=true "
+            "to serve the others):\n" + "\n".join(lines),
+        )
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class UnknownGraph(KeyError):
@@ -323,16 +341,17 @@ class GraphRegistry:
         self.failed.pop(graph_id, None)
 
     async def load_all(self, *, skip_broken: bool = False) -> None:
-        """Compile every graph now. Tries all, then raises the first failure
-        unless ``skip_broken`` (failures are in ``failed`` either way)."""
-        first_error: GraphLoadError | None = None
+        """Compile every graph now. Tries all, then raises ``GraphsFailedToLoad``
+        naming every failure unless ``skip_broken`` (failures are in ``failed``
+        either way)."""
+        failures: list[tuple[str, GraphLoadError]] = []
         for graph_id in self._specs:
             try:
                 await self._get_compiled(graph_id)
             except GraphLoadError as exc:
-                first_error = first_error or exc
-        if first_error is not None and not skip_broken:
-            raise first_error
+                failures.append((graph_id, exc))
+        if failures and not skip_broken:
+            raise GraphsFailedToLoad(failures)
 
     # -- compiling ------------------------------------------------------------
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.pregel import Pregel
-from pydantic import TypeAdapter
 from starlette.requests import Request
 
 from app.errors import InvalidInput
 from app.runs.snapshots import json_schema
+from graphs.schemas import input_jsonschema, output_jsonschema, state_jsonschema
 
 __all__ = ["drawing", "schemas", "subgraph_schemas", "xray_param"]
 
@@ -39,14 +39,10 @@ async def drawing(graph: Graph, xray: bool | int) -> dict[str, Any]:
 
 def schemas(graph: Graph) -> dict[str, Any]:
     """Input, output, state, config and context schemas (``{}`` where none can be made)."""
-    builder = getattr(graph, "builder", None)
-    state_schema = getattr(builder, "state_schema", None)
     return {
-        "input_schema": json_schema(graph.get_input_jsonschema),
-        "output_schema": json_schema(graph.get_output_jsonschema),
-        "state_schema": json_schema(
-            lambda: TypeAdapter(state_schema).json_schema() if state_schema else {}
-        ),
+        "input_schema": input_jsonschema(graph),
+        "output_schema": output_jsonschema(graph),
+        "state_schema": state_jsonschema(graph),
         "config_schema": json_schema(graph.get_config_jsonschema),
         "context_schema": json_schema(graph.get_context_jsonschema),
     }

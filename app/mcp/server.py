@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 from app import serde
 from app.auth.run_access import admit_runs
 from app.runs.manager import RunManager
-from app.runs.snapshots import json_schema
+from graphs.schemas import input_jsonschema
 from app.schemas import RunCreate
 from graphs.registry import GraphRegistry
 
@@ -54,7 +54,7 @@ def _build_server(registry: GraphRegistry, runs: RunManager) -> Server[Any, Any]
                 graph = await registry.get(graph_id)
             except Exception:  # a flow whose params have no defaults, a broken graph
                 continue
-            schema = json_schema(graph.get_input_jsonschema) or {"type": "object"}
+            schema = input_jsonschema(graph) or {"type": "object"}
             tools.append(
                 types.Tool(
                     name=graph_id,

@@ -3,7 +3,9 @@
 The check is on keys only: a typo (``{"mesages": ...}``) is a 422 naming the
 allowed keys, while value types stay the graph's business (LangGraph coerces
 e.g. role dicts into messages, which a strict schema check would refuse).
-A graph whose input schema LangGraph cannot derive is not checked.
+Keys come from ``graphs.schemas`` (also for ``typing.TypedDict`` state on
+Python 3.11, which pydantic cannot read); only a graph without channels
+(a bare Pregel) is not checked.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import InputSchemaMismatch
-from app.runs.snapshots import json_schema
 from graphs.registry import GraphRegistry
+from graphs.schemas import input_jsonschema, schema_keys
 
 __all__ = ["InputKeys"]
 
@@ -29,8 +31,7 @@ class InputKeys:
             return frozenset(served.flow.state)  # its declared channels, whatever the version
         if graph_id not in self._keys:
             graph = await self._registry.get(graph_id)
-            props = (json_schema(graph.get_input_jsonschema) or {}).get("properties")
-            self._keys[graph_id] = frozenset(props) if isinstance(props, dict) else None
+            self._keys[graph_id] = schema_keys(input_jsonschema(graph))
         return self._keys[graph_id]
 
     async def check(self, graph_id: str, value: Any) -> None:

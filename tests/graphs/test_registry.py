@@ -15,7 +15,13 @@ import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 
-from graphs.registry import GraphConfigError, GraphLoadError, GraphRegistry, UnknownGraph
+from graphs.registry import (
+    GraphConfigError,
+    GraphLoadError,
+    GraphRegistry,
+    GraphsFailedToLoad,
+    UnknownGraph,
+)
 
 GRAPH_MODULE = '''
 """Exclaim: appends an exclamation mark."""
@@ -202,11 +208,30 @@ async def test_load_all_when_spec_is_broken_then_error_has_spec_and_reason(
     write_config: WriteConfig, spec: str, reason: str
 ) -> None:
     registry = _registry(write_config(good="builder", bad={"path": spec}))
-    with pytest.raises(GraphLoadError) as caught:
+    with pytest.raises(GraphsFailedToLoad) as caught:
         await registry.load_all()
-    assert caught.value.spec == spec
-    assert reason in caught.value.reason
-    assert str(caught.value).startswith(f"{spec}: ")
+    [(graph_id, error)] = caught.value.failures
+    assert (graph_id, error.spec) == ("bad", spec)
+    assert reason in error.reason
+    assert f"  - bad: {spec}: " in str(caught.value)
+
+
+async def test_load_all_when_two_specs_broken_then_one_message_names_both(
+    write_config: WriteConfig,
+) -> None:
+    registry = _registry(
+        write_config(first={"path": "./graphs.py:boom"}, good="builder", second="not_a_graph")
+    )
+    with pytest.raises(GraphsFailedToLoad) as caught:
+        await registry.load_all()
+    message = str(caught.value)
+    assert message.splitlines() == [
+        "2 graphs failed to load (fix them, or set SWITCHYARD_SKIP_BROKEN=true to serve the "
+        "others):",
+        "  - first: ./graphs.py:boom: factory raised RuntimeError('kaboom')",
+        "  - second: ./graphs.py:not_a_graph: expected a StateGraph, a compiled graph or a "
+        "factory returning one, got int",
+    ]
 
 
 @pytest.mark.parametrize(("spec", "reason"), BROKEN_SPECS)

@@ -43,8 +43,12 @@ def spawn_server(
     args: Sequence[str] = (),
     output: list[str] | None = None,
     ready: int = 1,
+    defaults: bool = False,
 ) -> Iterator[ServerProcess]:
     """Start ``switchyard serve [args]`` with extra env; yield it once it is ready.
+
+    ``defaults``: drop every ``SWITCHYARD_*`` variable of this process first,
+    so the server runs on its default settings plus ``env``.
 
     Readiness is uvicorn's own log line, printed after the lifespan compiled
     every graph (and, with workers, by each worker: the first one is enough to
@@ -58,8 +62,11 @@ def spawn_server(
     hold the output pipe open.
     """
     port = port or free_port()
+    inherited = {
+        k: v for k, v in os.environ.items() if not defaults or not k.startswith("SWITCHYARD_")
+    }
     full_env = {
-        **os.environ,
+        **inherited,
         **env,
         "SWITCHYARD_PORT": str(port),
         "SWITCHYARD_HOST": "127.0.0.1",
