@@ -62,8 +62,8 @@ from app.platform.lifespan import start_platform
 from app.runs.manager import RunManager
 from app.runs.resolver import AssistantResolver
 from app.services import Services
-from app.startup_errors import ReadableStartupFailure
 from app.settings import Settings
+from app.startup_errors import ReadableStartupFailure
 from app.store import Storage, open_storage
 from app.store.longterm import open_longterm_store
 from app.transport.sse_response import OpenStreams

@@ -32,9 +32,7 @@ class ReadableStartupFailure:
             # Sent from inside Starlette's `except` block: the exception being
             # handled is the one that stopped startup.
             failure = sys.exc_info()[1]
-            if message["type"] == "lifespan.startup.failed" and isinstance(
-                failure, GraphLoadError
-            ):
+            if message["type"] == "lifespan.startup.failed" and isinstance(failure, GraphLoadError):
                 message = {**message, "message": str(failure)}
             await send(message)
 

@@ -133,7 +133,7 @@ async def build_auto(
         return Command(goto=Send(decision.target, {**shared, **params}), update=update)
 
     builder = StateGraph(AutoState)
-    builder.add_node(ROUTE_NODE, route, destinations=tuple(targets))
+    builder.add_node(ROUTE_NODE, route, destinations=tuple(subgraphs))
     for graph_id, subgraph in subgraphs.items():
         builder.add_node(graph_id, subgraph)
         builder.add_edge(graph_id, END)

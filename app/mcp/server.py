@@ -30,9 +30,9 @@ from starlette.types import Receive, Scope, Send
 from app import serde
 from app.auth.run_access import admit_runs
 from app.runs.manager import RunManager
-from graphs.schemas import input_jsonschema
 from app.schemas import RunCreate
 from graphs.registry import GraphRegistry
+from graphs.schemas import input_jsonschema
 
 __all__ = ["McpEndpoint"]
 

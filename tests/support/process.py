@@ -92,6 +92,7 @@ def spawn_server(
             break
     else:
         proc.wait()
+        proc.stdout.close()
         raise RuntimeError(f"server exited with {proc.returncode}:\n{''.join(server.output)}")
     drain = threading.Thread(target=lambda: server.output.extend(proc.stdout or ()), daemon=True)
     drain.start()

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
-import shlex
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import jsonpatch
@@ -310,35 +307,6 @@ async def test_schema_when_fetched_then_it_is_the_published_one(http: httpx.Asyn
     from graphs.flows.document import flow_json_schema
 
     assert (await http.get("/flows/schema")).json() == flow_json_schema()
-
-
-def _readme_example() -> tuple[list[str], Any]:
-    """The curl commands of README's flow example and the output it documents."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("<!-- flow-example -->")[1].split("<!-- /flow-example -->")[0]
-    commands = block.split("```sh")[1].split("```")[0].replace("\\\n", " ")
-    output = json.loads(block.split("```json")[1].split("```")[0])
-    return [line.strip() for line in commands.splitlines() if line.strip()], output
-
-
-async def test_readme_flow_example_when_run_as_written_then_output_as_documented(
-    http: httpx.AsyncClient,
-) -> None:
-    commands, documented = _readme_example()
-    responses = []
-    for command in commands:
-        words = shlex.split(command)
-        assert words[:2] == ["curl", "-s"]
-        url = urlsplit(words[2])
-        assert (url.hostname, url.port) == ("127.0.0.1", 8123)  # what `make run` serves
-        header = words[words.index("-H") + 1].split(": ", 1)
-        if "--data-binary" in words:
-            content = (ROOT / words[words.index("--data-binary") + 1].lstrip("@")).read_bytes()
-        else:
-            content = words[words.index("-d") + 1].encode()
-        responses.append(await http.post(url.path, content=content, headers={header[0]: header[1]}))
-    assert [r.status_code for r in responses] == [201, 200], responses[-1].text
-    assert responses[-1].json() == documented
 
 
 async def test_flow_when_50_first_runs_at_once_then_compiled_once_per_version(
