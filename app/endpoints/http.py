@@ -57,10 +57,12 @@ class JSONResponse(Response):
 
 def _allowed_methods(request: Request) -> list[str]:
     """The methods served on this path: those of every route written like the
-    first route whose path matches (Starlette's own 405 names only that one's,
-    and ``/assistants/search`` also fits ``/assistants/{assistant_id}``)."""
+    most literal route whose path matches (Starlette's own 405 names only the
+    first one's, and ``/threads/prune`` also fits ``/threads/{thread_id}``,
+    listed before it)."""
     routes = [r for r in request.app.routes if isinstance(r, Route) and r.methods]
-    template = next((r.path for r in routes if r.matches(request.scope)[0] is not Match.NONE), None)
+    matching = [r.path for r in routes if r.matches(request.scope)[0] is not Match.NONE]
+    template = min(matching, key=lambda path: path.count("{"), default=None)
     return sorted({m for r in routes if r.path == template for m in r.methods or ()})
 
 

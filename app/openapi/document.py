@@ -4,7 +4,8 @@
 describes each HTTP operation from ``app.openapi.operations``: request
 bodies are the pydantic models the handlers validate with (JSON Schema by
 pydantic, so the document and the validation cannot disagree), responses
-the models of ``app.openapi.responses``. A route with no entry there still
+the models of ``app.openapi.responses`` (the platform API's, flows', MCP
+servers' and rules' are in ``app.openapi.platform_operations``). A route with no entry there still
 appears, with a generic operation marked ``x-undocumented`` (any JSON body,
 any answer), so the document never fails to serve; ``build_document(...,
 strict=True)`` (the test) refuses it instead (``UndocumentedRoute``). WebSocket routes, which
@@ -24,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from app.openapi import responses as out
 from app.openapi.operations import OPERATIONS, Operation, Param, Reply
+from app.openapi.platform_operations import PLATFORM_OPERATIONS
 from app.schemas import SAFE_ID
 
 __all__ = ["UndocumentedRoute", "build_document", "operation_keys"]
@@ -177,7 +179,7 @@ def build_document(routes: Iterable[BaseRoute], *, strict: bool = False) -> dict
     paths: dict[str, dict[str, Any]] = {}
     missing: list[str] = []
     for method, path in operation_keys(routes):
-        op = OPERATIONS.get((method, path))
+        op = OPERATIONS.get((method, path)) or PLATFORM_OPERATIONS.get((method, path))
         item = paths.setdefault(path, {})
         if op is not None:
             item[method.lower()] = _operation(components, path, op)

@@ -156,3 +156,20 @@ async def test_search_when_limit_out_of_range_then_422(
     response = await client.post(path, json={"limit": 0})
     assert response.status_code == 422
     assert response.json()["detail"].startswith("limit:")
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/threads/prune", "POST"),  # also fits /threads/{thread_id}, listed before it
+        ("/assistants/search", "POST"),
+        ("/threads/6f0b1c1e-0000-4000-8000-000000000000", "DELETE, GET, HEAD, PATCH"),
+    ],
+)
+async def test_method_when_not_allowed_then_allow_names_the_most_literal_routes_methods(
+    client: httpx.AsyncClient, path: str, allowed: str
+) -> None:
+    response = await client.request("OPTIONS", path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json()["code"] == "method_not_allowed"

@@ -21,6 +21,29 @@ def test_document_when_built_then_every_http_route_has_an_operation() -> None:
     assert document["x-websockets"]["/ws"] == "see docs/api.md, 'WebSocket /ws'"
 
 
+# Protocol endpoints described in docs/api.md rather than here (see
+# app.openapi.platform_operations): the MCP endpoint and the thread protocol's streams.
+PROTOCOL_OPERATIONS = {
+    ("GET", "/mcp"),
+    ("POST", "/mcp"),
+    ("DELETE", "/mcp"),
+    ("GET", "/threads/{thread_id}/stream"),
+    ("POST", "/threads/{thread_id}/commands"),
+    ("POST", "/threads/{thread_id}/stream/events"),
+}
+
+
+def test_document_when_built_then_only_protocol_endpoints_undocumented() -> None:
+    document = build_document(routes())
+    undocumented = {
+        (method.upper(), path)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if operation.get("x-undocumented")
+    }
+    assert undocumented == PROTOCOL_OPERATIONS
+
+
 def test_document_when_a_route_has_no_entry_then_it_refuses_to_build() -> None:
     async def handler() -> None: ...
 
