@@ -83,7 +83,7 @@ async def test_builtin_config_when_loaded_then_chat_and_content_compile(tmp_path
     targets = {gid: registry.description(gid) for gid in registry.ids() if gid != "auto"}
     registry.provide(router=build_router(RouterSettings(), targets))
     await registry.load_all()
-    assert registry.ids() == ["chat", "content", "review", "auto"]
+    assert registry.ids() == ["chat", "content", "approve", "auto"]
     assert registry.failed == {}
     assert "conversation" in registry.description("chat")
     assert "publish" in registry.description("content")

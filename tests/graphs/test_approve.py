@@ -1,4 +1,4 @@
-"""The review graph: a draft, an interrupt for approval, then published or discarded."""
+"""The approve graph: a draft, an interrupt for approval, then published or discarded."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from graphs.models import OfflineChatModel
-from graphs.review import build_review
+from graphs.approve import build_approve
 
 
 def _thread() -> RunnableConfig:
@@ -19,13 +19,13 @@ def _thread() -> RunnableConfig:
 
 
 async def _paused(topic_input: dict[str, Any]) -> tuple[Any, RunnableConfig, dict[str, Any]]:
-    graph = build_review(OfflineChatModel()).compile(checkpointer=InMemorySaver())
+    graph = build_approve(OfflineChatModel()).compile(checkpointer=InMemorySaver())
     config = _thread()
     paused = await graph.ainvoke(topic_input, config)
     return graph, config, paused
 
 
-async def test_review_when_run_then_waits_with_question_and_draft() -> None:
+async def test_approve_when_run_then_waits_with_question_and_draft() -> None:
     graph, config, paused = await _paused({"topic": "our new menu"})
     [asked] = paused["__interrupt__"]
     assert asked.value == {"question": "Publish this draft?", "draft": paused["draft"]}
@@ -34,21 +34,21 @@ async def test_review_when_run_then_waits_with_question_and_draft() -> None:
 
 
 @pytest.mark.parametrize("answer", [True, "yes"])
-async def test_review_when_approved_then_draft_published(answer: object) -> None:
+async def test_approve_when_approved_then_draft_published(answer: object) -> None:
     graph, config, paused = await _paused({"topic": "our new menu"})
     done = await graph.ainvoke(Command(resume=answer), config)
     assert done["published"] == paused["draft"]
     assert done["messages"][-1].text == f"Published: {paused['draft']}"
 
 
-async def test_review_when_refused_then_nothing_published() -> None:
+async def test_approve_when_refused_then_nothing_published() -> None:
     graph, config, _ = await _paused({"messages": [{"role": "user", "content": "a haiku"}]})
     done = await graph.ainvoke(Command(resume=False), config)
     assert "published" not in done
     assert done["messages"][-1].text == "Discarded the draft."
 
 
-async def test_review_when_no_topic_then_error_says_what_to_send() -> None:
-    graph = build_review(OfflineChatModel()).compile(checkpointer=InMemorySaver())
+async def test_approve_when_no_topic_then_error_says_what_to_send() -> None:
+    graph = build_approve(OfflineChatModel()).compile(checkpointer=InMemorySaver())
     with pytest.raises(ValueError, match="send `topic` or a human message"):
         await graph.ainvoke({"messages": []}, _thread())

@@ -1,4 +1,4 @@
-"""Review: drafts a short post with the LLM, then waits for a human to approve it.
+"""Approve: drafts a short post with the LLM, then waits for a human to approve it.
 
 ``draft -> review (interrupt) -> decide``. The topic is the ``topic`` input,
 else the last human message. ``review`` stops the run with an interrupt
@@ -22,10 +22,10 @@ from langgraph.types import interrupt
 
 from graphs.models import DRAFT_PROMPT_PREFIX
 
-__all__ = ["ReviewState", "build_review"]
+__all__ = ["ApproveState", "build_approve"]
 
 
-class ReviewState(MessagesState):
+class ApproveState(MessagesState):
     """``{"topic": ...}`` or ``{"messages": [...]}`` in; ``draft``, ``approved``
     and ``published`` (the draft, once approved) out."""
 
@@ -35,33 +35,33 @@ class ReviewState(MessagesState):
     published: NotRequired[str]
 
 
-def _topic_of(state: ReviewState) -> str:
+def _topic_of(state: ApproveState) -> str:
     if topic := (state.get("topic") or "").strip():
         return topic
     for message in reversed(state.get("messages", [])):
         if isinstance(message, HumanMessage) and message.text.strip():
             return message.text.strip()
-    raise ValueError("review needs a topic: send `topic` or a human message")
+    raise ValueError("approve needs a topic: send `topic` or a human message")
 
 
-def build_review(model: BaseChatModel) -> StateGraph[ReviewState, Any, ReviewState, ReviewState]:
+def build_approve(model: BaseChatModel) -> StateGraph[ApproveState, Any, ApproveState, ApproveState]:
     """The three-node approval graph; ``model`` writes the draft (tokens stream)."""
 
-    async def draft(state: ReviewState) -> dict[str, Any]:
+    async def draft(state: ApproveState) -> dict[str, Any]:
         reply = await model.ainvoke([HumanMessage(f"{DRAFT_PROMPT_PREFIX} {_topic_of(state)}")])
         return {"draft": reply.text.strip()}
 
-    def review(state: ReviewState) -> dict[str, Any]:
+    def review(state: ApproveState) -> dict[str, Any]:
         answer = interrupt({"question": "Publish this draft?", "draft": state["draft"]})
         return {"approved": answer is True or answer == "yes"}
 
-    def decide(state: ReviewState) -> dict[str, Any]:
+    def decide(state: ApproveState) -> dict[str, Any]:
         if state.get("approved"):
-            message = AIMessage(f"Published: {state['draft']}", name="review")
+            message = AIMessage(f"Published: {state['draft']}", name="approve")
             return {"published": state["draft"], "messages": [message]}
-        return {"messages": [AIMessage("Discarded the draft.", name="review")]}
+        return {"messages": [AIMessage("Discarded the draft.", name="approve")]}
 
-    builder = StateGraph(ReviewState)
+    builder = StateGraph(ApproveState)
     builder.add_node("draft", draft)
     builder.add_node("review", review)
     builder.add_node("decide", decide)
