@@ -87,6 +87,8 @@ async def validate(request: Request) -> Response:
     """Every problem of a document; ``{"flow": ..., "params": ...}`` also checks param values."""
     allow_authenticated(request)
     data = await _document(request)
+    if not isinstance(data, dict):  # no body, or JSON that is no document at all
+        raise InvalidInput("body must be a flow document (a JSON or YAML object)")
     params = None
     if isinstance(data, dict) and "flow" in data and set(data) <= {"flow", "params"}:
         params = data.get("params")

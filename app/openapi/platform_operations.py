@@ -168,7 +168,9 @@ PLATFORM_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", _FLOW): Operation("Add a version of a flow", "flows", {200: _OBJECT}, _FLOW_BODY),
     ("DELETE", _FLOW): Operation("Delete a flow", "flows", _GONE),
     ("GET", "/components"): Operation(
-        "Flow components, each with its config schema", "flows", {200: _OBJECTS}
+        "Flow components, each with its config schema (and plugins that failed to load)",
+        "flows",
+        {200: _OBJECT},
     ),
     ("GET", "/mcp/servers"): Operation("Registered MCP servers", "mcp", {200: _OBJECTS}),
     ("POST", "/mcp/servers"): Operation(

@@ -346,3 +346,13 @@ async def test_flow_when_put_with_new_description_then_assistant_search_shows_it
     assert (await http.put("/flows/described", json=changed)).status_code == 200
     found = await sdk.assistants.search(graph_id="described", limit=10)
     assert [a["description"] for a in found] == ["Now it does something else."]
+
+@pytest.mark.parametrize("content", [b"", b"null", b"[1, 2]", b'"a flow"'])
+async def test_validate_when_body_is_no_document_then_422_saying_so(
+    http: httpx.AsyncClient, content: bytes
+) -> None:
+    answer = await http.post(
+        "/flows/validate", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == "body must be a flow document (a JSON or YAML object)"
