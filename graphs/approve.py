@@ -44,7 +44,9 @@ def _topic_of(state: ApproveState) -> str:
     raise ValueError("approve needs a topic: send `topic` or a human message")
 
 
-def build_approve(model: BaseChatModel) -> StateGraph[ApproveState, Any, ApproveState, ApproveState]:
+def build_approve(
+    model: BaseChatModel,
+) -> StateGraph[ApproveState, Any, ApproveState, ApproveState]:
     """The three-node approval graph; ``model`` writes the draft (tokens stream)."""
 
     async def draft(state: ApproveState) -> dict[str, Any]:

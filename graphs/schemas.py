@@ -21,7 +21,7 @@ from typing import Any
 
 from langgraph.channels.base import BaseChannel
 from langgraph.pregel import Pregel
-from pydantic import TypeAdapter, create_model
+from pydantic import BaseModel, TypeAdapter, create_model
 
 __all__ = ["input_jsonschema", "output_jsonschema", "schema_keys", "state_jsonschema"]
 
@@ -68,12 +68,13 @@ def _derive(
     channels: dict[str, Any] = getattr(builder, "channels", {})
     name = graph.get_name(suffix)
     names = [k for k in channel_names if isinstance(channels.get(k), BaseChannel)]
-    optional = getattr(cls, "__optional_keys__", frozenset())
+    optional: frozenset[str] = getattr(cls, "__optional_keys__", frozenset())
     try:
         fields: dict[str, Any] = {
             k: (channels[k].UpdateType, None if k in optional else ...) for k in names
         }
-        return create_model(name, **fields).model_json_schema()
+        model: type[BaseModel] = create_model(name, **fields)
+        return model.model_json_schema()
     except Exception as exc:  # a field type pydantic cannot read either: keys, any values
         log.debug("%s of %s as bare keys: %s", attr, name, exc)
         return {"title": name, "type": "object", "properties": {k: {} for k in names}}

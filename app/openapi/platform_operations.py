@@ -181,8 +181,6 @@ PLATFORM_OPERATIONS: dict[tuple[str, str], Operation] = {
         "Register or replace an MCP server", "mcp", {200: _OBJECT}, Body(dict[str, Any])
     ),
     ("DELETE", _MCP): Operation("Remove an MCP server", "mcp", _GONE),
-    ("POST", _MCP + "/reload"): Operation(
-        "Reconnect to an MCP server", "mcp", {200: _OBJECT}
-    ),
+    ("POST", _MCP + "/reload"): Operation("Reconnect to an MCP server", "mcp", {200: _OBJECT}),
     ("GET", _MCP + "/tools"): Operation("An MCP server's tools", "mcp", {200: _OBJECTS}),
 }

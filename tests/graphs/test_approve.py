@@ -10,15 +10,15 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
-from graphs.models import OfflineChatModel
 from graphs.approve import build_approve
+from graphs.models import OfflineChatModel
 
 
 def _thread() -> RunnableConfig:
     return {"configurable": {"thread_id": str(uuid.uuid4())}}
 
 
-async def _paused(topic_input: dict[str, Any]) -> tuple[Any, RunnableConfig, dict[str, Any]]:
+async def _paused(topic_input: Any) -> tuple[Any, RunnableConfig, dict[str, Any]]:
     graph = build_approve(OfflineChatModel()).compile(checkpointer=InMemorySaver())
     config = _thread()
     paused = await graph.ainvoke(topic_input, config)
