@@ -9,10 +9,9 @@ store does not.
 
 Not described (served as ``x-undocumented``, skipped by the fuzz run):
 ``/mcp`` (the MCP streamable-HTTP protocol endpoint, whose messages are
-JSON-RPC, not REST) and the thread streaming protocol's
-``GET /threads/{id}/stream``, ``POST .../commands`` and
-``POST .../stream/events`` (long-lived streams and a command envelope that
-docs/api.md describes).
+JSON-RPC, not REST) and the thread streaming protocol's streams,
+``GET /threads/{id}/stream`` and ``POST .../stream/events`` (they follow a
+thread for as long as the client stays; docs/api.md describes them).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Any
 from app.mcp.config import McpServerConfig
 from app.openapi.operations import Body, Operation, Param, Reply
 from app.runs.bulk_cancel import CancelMany
+from app.transport.threads.commands import Command as ProtocolCommand
 from app.schemas_platform import (
     AssistantCreate,
     AssistantLatest,
@@ -183,4 +183,11 @@ PLATFORM_OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", _MCP): Operation("Remove an MCP server", "mcp", _GONE),
     ("POST", _MCP + "/reload"): Operation("Reconnect to an MCP server", "mcp", {200: _OBJECT}),
     ("GET", _MCP + "/tools"): Operation("An MCP server's tools", "mcp", {200: _OBJECTS}),
+    ("POST", "/threads/{thread_id}/commands"): Operation(
+        "One command of the thread streaming protocol (docs/api.md)",
+        "thread streams",
+        {200: _OBJECT},
+        Body(ProtocolCommand),
+        description="Errors are the protocol's envelopes, with detail and code besides.",
+    ),
 }

@@ -28,7 +28,6 @@ PROTOCOL_OPERATIONS = {
     ("POST", "/mcp"),
     ("DELETE", "/mcp"),
     ("GET", "/threads/{thread_id}/stream"),
-    ("POST", "/threads/{thread_id}/commands"),
     ("POST", "/threads/{thread_id}/stream/events"),
 }
 
