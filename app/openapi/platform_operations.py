@@ -21,7 +21,6 @@ from typing import Any
 from app.mcp.config import McpServerConfig
 from app.openapi.operations import Body, Operation, Param, Reply
 from app.runs.bulk_cancel import CancelMany
-from app.transport.threads.commands import Command as ProtocolCommand
 from app.schemas_platform import (
     AssistantCreate,
     AssistantLatest,
@@ -37,6 +36,7 @@ from app.schemas_platform import (
     StoreSearch,
     ThreadPrune,
 )
+from app.transport.threads.commands import Command as ProtocolCommand
 
 __all__ = ["PLATFORM_OPERATIONS"]
 
