@@ -20,8 +20,7 @@ from typing import Any
 
 from app.mcp.config import McpServerConfig
 from app.openapi.operations import Body, Operation, Param, Reply
-from app.runs.bulk_cancel import CancelMany
-from app.schemas_platform import (
+from app.platform.schemas import (
     AssistantCreate,
     AssistantLatest,
     AssistantPatch,
@@ -36,6 +35,7 @@ from app.schemas_platform import (
     StoreSearch,
     ThreadPrune,
 )
+from app.runs.bulk_cancel import CancelMany
 from app.transport.threads.commands import Command as ProtocolCommand
 
 __all__ = ["PLATFORM_OPERATIONS"]
