@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.app.test_recovery import start_gated_run, until
+from tests.app.runs.test_recovery import start_gated_run, until
 from tests.conftest import TEST_GRAPHS
 from tests.support.process import spawn_server
 

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.app.test_recovery import until
+from tests.app.runs.test_recovery import until
 from tests.support.platform import PLATFORM_GRAPHS
 from tests.support.process import spawn_server
 from tests.support.storage import empty_tables
