@@ -1,4 +1,4 @@
-"""The operations of the platform API, flows, components, MCP servers and rules.
+"""The operations of the platform API, flows, components, MCP servers, rules, metrics.
 
 Same form as ``app.openapi.operations`` (``app.openapi.document`` serves
 both tables): request bodies and queries are the models and checks the
@@ -146,6 +146,11 @@ PLATFORM_OPERATIONS: dict[tuple[str, str], Operation] = {
         {204: Reply(description="cancelled"), 200: _OBJECT},
         Body(CancelMany),
         query=(Param("action", {"type": "string", "enum": ["interrupt", "rollback"]}),),
+    ),
+    ("GET", "/metrics"): Operation(
+        "Prometheus metrics (SWITCHYARD_METRICS_ACCESS decides who may scrape)",
+        "system",
+        {200: Reply({"type": "string"}, "text/plain", "the text exposition format")},
     ),
     ("GET", "/rules"): Operation(
         "The routing rules, their hits and the last reload", "router", {200: _OBJECT}
