@@ -347,6 +347,7 @@ async def test_flow_when_put_with_new_description_then_assistant_search_shows_it
     found = await sdk.assistants.search(graph_id="described", limit=10)
     assert [a["description"] for a in found] == ["Now it does something else."]
 
+
 @pytest.mark.parametrize("content", [b"", b"null", b"[1, 2]", b'"a flow"'])
 async def test_validate_when_body_is_no_document_then_422_saying_so(
     http: httpx.AsyncClient, content: bytes

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.app.flows.test_routing import REQUEST, booking
-from tests.app.test_recovery import until
+from tests.app.runs.test_recovery import until
 from tests.conftest import TEST_GRAPHS
 from tests.support.process import spawn_server
 
