@@ -36,6 +36,18 @@ def test_remember_when_run_had_large_input_then_only_what_resume_needs_is_kept()
     assert recent.bytes < ENTRY_OVERHEAD + 1_000
 
 
+def test_remember_when_counting_a_run_then_its_bytes_are_its_json_as_get_answers_it() -> None:
+    # The count encodes the run directly (no asdict copy); it must stay the
+    # size of the record GET answers with, datetimes and nested values included.
+    recent = RecentRuns()
+    run = _run("r1", "x" * 50)
+    run.metadata = {"owner": "u1", "tags": ["a", {"b": None}]}
+    recent.remember(run, RunOutcome("success"))
+    kept = recent.get("r1")
+    assert kept is not None
+    assert recent.bytes == ENTRY_OVERHEAD + len(serde.dumps(kept.to_json()))
+
+
 def test_outcome_when_remembered_then_output_is_its_json_bytes() -> None:
     recent = RecentRuns()
     recent.remember(_run("r1"), RunOutcome("success", output={"messages": ["hi"]}))
