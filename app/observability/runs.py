@@ -23,7 +23,7 @@ from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from app.observability import logging as logs
-from app.observability.metrics import NOOP, Metrics
+from app.observability.metrics import NOOP, Metrics, fast
 from app.observability.tracing import Tracing, node_spans_var
 
 if TYPE_CHECKING:
@@ -45,11 +45,11 @@ class _GraphChildren:
             self.finished = dict.fromkeys(_STATUSES, NOOP)
             self.duration = dict.fromkeys(_STATUSES, NOOP)
             return
-        self.created = metrics.runs_created.labels(graph_id)
-        self.queue_wait = metrics.queue_wait.labels(graph_id)
-        self.retries = metrics.node_retries.labels(graph_id)
-        self.finished = {s: metrics.runs_finished.labels(graph_id, s) for s in _STATUSES}
-        self.duration = {s: metrics.run_duration.labels(graph_id, s) for s in _STATUSES}
+        self.created = fast(metrics.runs_created.labels(graph_id))
+        self.queue_wait = fast(metrics.queue_wait.labels(graph_id))
+        self.retries = fast(metrics.node_retries.labels(graph_id))
+        self.finished = {s: fast(metrics.runs_finished.labels(graph_id, s)) for s in _STATUSES}
+        self.duration = {s: fast(metrics.run_duration.labels(graph_id, s)) for s in _STATUSES}
 
 
 class RunObserver:
@@ -59,8 +59,8 @@ class RunObserver:
         self._metrics = metrics
         self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._graphs: dict[str, _GraphChildren] = {}
-        self.pending: Any = metrics.runs_pending if metrics is not None else NOOP
-        self.running: Any = metrics.runs_running if metrics is not None else NOOP
+        self.pending: Any = fast(metrics.runs_pending) if metrics is not None else NOOP
+        self.running: Any = fast(metrics.runs_running) if metrics is not None else NOOP
 
     def graph(self, graph_id: str) -> _GraphChildren:
         children = self._graphs.get(graph_id)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.observability.metrics import Metrics
+from app.observability.metrics import Metrics, fast
 from app.observability.tracing import Tracing
 from app.store import Storage
 
@@ -33,7 +33,7 @@ _STORES = ("threads", "runs", "assistants", "crons", "thread_ttls", "flows")
 def _timed(
     method: Callable[..., Awaitable[Any]], op: str, backend: str, metrics: Metrics, tracing: Any
 ) -> Callable[..., Awaitable[Any]]:
-    latency = metrics.storage_latency.labels(backend, op)
+    latency = fast(metrics.storage_latency.labels(backend, op))
     span_name = f"storage.{op}"
 
     @functools.wraps(method)
