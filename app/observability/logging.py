@@ -104,10 +104,17 @@ def redact(text: str) -> str:
 # -- formatters --------------------------------------------------------------
 
 
+# The last second formatted: lines come many per second (one per request).
+_second: tuple[int, str] = (-1, "")
+
+
 def _iso(created: float) -> str:
+    global _second
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    if _second[0] != seconds:  # a tuple swap: a racing thread at worst formats again
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{millis:03d}Z"
 
 
 class JsonFormatter(logging.Formatter):

@@ -61,6 +61,21 @@ def test_json_formatter_when_ids_bound_then_on_the_line() -> None:
     assert "run_id" not in outside
 
 
+def test_json_formatter_when_lines_within_and_across_seconds_then_each_ts_its_own() -> None:
+    formatter = logs.JsonFormatter()
+    stamps = []
+    for created in (1795973619.25, 1795973619.75, 1795973620.125, 1795973619.5):
+        record = _record("tick")
+        record.created = created
+        stamps.append(json.loads(formatter.format(record))["ts"])
+    assert stamps == [
+        "2026-11-29T17:33:39.250Z",
+        "2026-11-29T17:33:39.750Z",
+        "2026-11-29T17:33:40.125Z",
+        "2026-11-29T17:33:39.500Z",
+    ]
+
+
 def test_json_formatter_when_access_line_then_fields_and_query_redacted() -> None:
     record = _record(
         '%s - "%s %s HTTP/%s" %d',
