@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.auth.access import allow_authenticated, authorize
-from app.endpoints.http import JSONResponse, query_int, read_json
-from app.errors import InvalidInput, MalformedJSON, NotFound, PayloadTooLarge
+from app.endpoints.http import JSONResponse, query_int, read_body, read_json
+from app.errors import InvalidInput, MalformedJSON, NotFound
 from app.flows.service import FlowService
 from app.runs.resolver import assistant_id_for
 from app.services import services_of
@@ -58,14 +58,7 @@ def _service(request: Request) -> FlowService:
 async def _document(request: Request) -> Any:
     max_bytes = services_of(request).settings.runs.max_body_bytes
     if "yaml" in request.headers.get("content-type", ""):
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        raw = await read_body(request, max_bytes=max_bytes)
         try:
             return parse_flow_text(raw.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:

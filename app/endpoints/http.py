@@ -35,6 +35,8 @@ __all__ = [
     "query_bool",
     "query_int",
     "query_list",
+    "read_body",
+    "read_json",
     "thread_id_param",
 ]
 
@@ -91,7 +93,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-async def read_json(request: Request, *, max_bytes: int) -> Any:
+async def read_body(request: Request, *, max_bytes: int) -> bytes:
+    """The request body, refused (413) past ``max_bytes`` declared or streamed."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {max_bytes}")
@@ -102,7 +105,11 @@ async def read_json(request: Request, *, max_bytes: int) -> Any:
         if size > max_bytes:
             raise PayloadTooLarge(f"body exceeds the limit of {max_bytes} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, *, max_bytes: int) -> Any:
+    raw = await read_body(request, max_bytes=max_bytes)
     if not raw.strip():
         return NO_BODY
     try:

@@ -56,7 +56,8 @@ from redis.exceptions import NoScriptError
 
 from app.errors import EventsExpired, RunNotFound
 from app.events.base import Event, parse_event_id
-from app.events.redis_mirror import Mirrors, read_mirror
+from app.events.buffer import follow
+from app.events.redis_mirror import Mirrors
 from app.redis_client import retrying
 
 __all__ = ["RedisEventLog"]
@@ -259,8 +260,12 @@ class RedisEventLog:
             parse_event_id(after)  # a malformed position is the caller's error, not Redis's
         mirror = self._mirrors.get(run_id)
         if mirror is not None:
-            mirrored = read_mirror(
-                mirror, run_id, after=after, from_oldest=from_oldest, keepalive_s=keepalive_s
+            mirrored = follow(
+                lambda: mirror,
+                run_id,
+                after=after,
+                from_oldest=from_oldest,
+                keepalive_s=keepalive_s,
             )
             async for batch in mirrored:
                 if batch:
