@@ -145,5 +145,10 @@ def test_server_when_stateless_runs_with_100kb_input_keep_coming_then_rss_levels
     # Without the byte bound (budget 1 GB, measured) each run added ~130 KB
     # (the last 1,000 outputs of ~100 KB each); with it, the 16 MB budget
     # fills in the first ~160 runs and later runs add a small fraction of that.
-    assert second < first // 2, (start, half, end)
-    assert second < (RUNS // 2) * 30, (start, half, end)  # KB: < 30 KB a run
+    # The allocator does not hand every freed 100 KB string back at once, so
+    # the second half is noisy: 2.5-7.3 MB alone, 9.5-11 MB in two full-suite
+    # runs (first half 16-22 MB). Unbounded, both halves grow alike (~39 MB
+    # each), so "well under the first half" and "half the unbounded growth
+    # per run" still tell the two apart without a tight fit.
+    assert second < first * 3 // 4, (start, half, end)
+    assert second < (RUNS // 2) * 65, (start, half, end)  # KB: < 65 KB a run
